@@ -1,0 +1,53 @@
+# evring: a libev.so.4 drop-in with an io_uring backend.
+#   make            build/libev.so.4.0.0 (+ links), build/libev.a, build/libev.pc
+#   make check      build and run the whole test suite on every backend (TAP, prove)
+#   make bench      benchmarks against the system's libev (see bench/)
+#   make SAN=address,undefined check    the same with sanitizers
+CC      ?= gcc
+BUILD   ?= build
+SAN     ?=
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+CFLAGS_LIB := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc
+LDFLAGS_LIB := -Wl,-z,now -Wl,--no-undefined
+LIBS    := -luring
+ifneq ($(SAN),)
+  CFLAGS_LIB += -fsanitize=$(SAN) -fno-omit-frame-pointer
+  LDFLAGS_LIB += -fsanitize=$(SAN)
+  LDFLAGS_TEST += -fsanitize=$(SAN)
+  CFLAGS_TEST_SAN := -fsanitize=$(SAN) -fno-omit-frame-pointer
+endif
+
+SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+SOVER := 4.0.0
+
+.PHONY: all check bench clean abi-diff probe-diff demo
+all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h include/ev.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c -o $@ $<
+
+$(BUILD)/libev.so.$(SOVER): $(OBJS)
+	$(CC) -shared -Wl,-soname,libev.so.4 $(LDFLAGS_LIB) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/libev.so.4 $(BUILD)/libev.so: $(BUILD)/libev.so.$(SOVER)
+	ln -sf libev.so.$(SOVER) $@
+
+$(BUILD)/libev.a: $(OBJS)
+	rm -f $@ && ar rcs $@ $(OBJS)
+
+$(BUILD)/libev.pc: libev.pc.in
+	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|4.33|' $< > $@
+
+include tests/tests.mk
+
+abi-diff:
+	$(MAKE) -C ../shared/abi diff EV_H_DIR=$(CURDIR)/include BUILD=/tmp/evring-abi
+
+probe-diff: all
+	-$(MAKE) -C ../shared/abi probe-diff EV_LIB_DIR=$(CURDIR)/$(BUILD) BUILD=/tmp/evring-abi
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,146 @@
+/* poll.c - the poll(2) backend.
+ *
+ * The interest list is a plain array of struct pollfd handed to poll() as it is. slot[fd]
+ * (index + 1, 0 = absent) finds an fd's entry, so that a change costs O(1): removal moves the
+ * last entry into the hole. Nothing lives in the kernel between calls, so a fork needs no
+ * work beyond forgetting our own state. */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+
+struct poll_state {
+  struct pollfd *pfds;
+  int n, cap;
+  int *slot; /* indexed by fd: position in pfds + 1, 0 when the fd is not watched */
+  int slot_cap;
+};
+
+static void poll_remove(struct poll_state *st, int fd)
+{
+  int i = fd < st->slot_cap ? st->slot[fd] - 1 : -1;
+
+  if (i < 0)
+    return;
+  st->pfds[i] = st->pfds[--st->n];
+  st->slot[st->pfds[i].fd] = i + 1;
+  st->slot[fd] = 0;
+}
+
+static void poll_modify(struct ev_loop *loop, int fd, int oev, int nev)
+{
+  struct poll_state *st = loop->backend_data;
+  int mask = nev & (EV_READ | EV_WRITE);
+
+  (void)oev;
+  if (!mask) {
+    poll_remove(st, fd);
+    return;
+  }
+
+  EV__GROW(st->slot, st->slot_cap, fd + 1);
+  int i = st->slot[fd] - 1;
+  if (i < 0) {
+    EV__GROW(st->pfds, st->cap, st->n + 1);
+    i = st->n++;
+    st->slot[fd] = i + 1;
+    st->pfds[i].fd = fd;
+  }
+  /* poll() looks the fd up afresh on every call, so a new file under the same number
+   * (EV__IOFDSET) needs nothing more than the mask. */
+  st->pfds[i].events = (short)((mask & EV_READ ? POLLIN : 0) | (mask & EV_WRITE ? POLLOUT : 0));
+  st->pfds[i].revents = 0;
+}
+
+/* poll() takes milliseconds. Round up, so that a timer due in 0.3 ms makes us sleep 1 ms
+ * rather than spin with timeout 0 until it is due. */
+static int poll_timeout_ms(ev_tstamp timeout)
+{
+  double ms = timeout * 1e3;
+
+  if (ms >= INT_MAX)
+    return INT_MAX;
+  int whole = (int)ms;
+  return whole < ms ? whole + 1 : whole;
+}
+
+static void poll_poll(struct ev_loop *loop, ev_tstamp timeout)
+{
+  struct poll_state *st = loop->backend_data;
+  int ready = poll(st->pfds, (nfds_t)st->n, poll_timeout_ms(timeout));
+
+  if (ready < 0) {
+    if (errno != EINTR)
+      ev__syserr("(libev) poll");
+    return;
+  }
+
+  /* Neither ev__fd_event nor ev__fd_error changes the array: the loop applies watcher
+   * changes through modify() before the next poll. */
+  for (int i = 0; i < st->n && ready > 0; i++) {
+    struct pollfd *p = &st->pfds[i];
+    int got = 0;
+
+    if (!p->revents)
+      continue;
+    ready--;
+    if (p->revents & POLLNVAL) {
+      /* The fd is not open. libev aborts here; we stop its watchers with EV_ERROR. */
+      ev__fd_error(loop, p->fd);
+      continue;
+    }
+    /* An error or hang-up makes the fd ready for whatever it is watched for, so that the
+     * watcher's read() or write() sees the error. */
+    if (p->revents & (POLLIN | POLLERR | POLLHUP))
+      got |= EV_READ;
+    if (p->revents & (POLLOUT | POLLERR | POLLHUP))
+      got |= EV_WRITE;
+    got &= (p->events & POLLIN ? EV_READ : 0) | (p->events & POLLOUT ? EV_WRITE : 0);
+    if (got)
+      ev__fd_event(loop, p->fd, got);
+  }
+}
+
+static int poll_init(struct ev_loop *loop)
+{
+  struct poll_state *st = ev__realloc(NULL, sizeof *st);
+
+  *st = (struct poll_state){0};
+  loop->backend_data = st;
+  loop->backend_fd = -1;
+  return 0;
+}
+
+static void poll_destroy(struct ev_loop *loop)
+{
+  struct poll_state *st = loop->backend_data;
+
+  ev__free(st->pfds);
+  ev__free(st->slot);
+  ev__free(st);
+  loop->backend_data = NULL;
+}
+
+static int poll_fork(struct ev_loop *loop)
+{
+  struct poll_state *st = loop->backend_data;
+
+  /* The loop re-submits every watched fd; start from an empty list so none is doubled. */
+  for (int i = 0; i < st->n; i++)
+    st->slot[st->pfds[i].fd] = 0;
+  st->n = 0;
+  return 0;
+}
+
+const struct ev_backend_ops ev__backend_poll = {
+  .name = "poll",
+  .flag = EVBACKEND_POLL,
+  .embeddable = 0,
+  .available = NULL,
+  .init = poll_init,
+  .destroy = poll_destroy,
+  .fork = poll_fork,
+  .modify = poll_modify,
+  .poll = poll_poll,
+};

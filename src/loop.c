@@ -1,0 +1,571 @@
+/* loop.c - loop creation, backend choice, ev_run and the pending queue. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+EV__EXPORT struct ev_loop *ev_default_loop_ptr;
+
+/* Tried in this order when several backends are allowed; the first that initialises wins. */
+static const struct ev_backend_ops *const backends[] = {
+  &ev__backend_iouring,
+  &ev__backend_epoll,
+  &ev__backend_poll,
+  &ev__backend_select,
+};
+#define BACKEND_COUNT (sizeof backends / sizeof backends[0])
+
+int ev_version_major(void)
+{
+  return EV_VERSION_MAJOR;
+}
+
+int ev_version_minor(void)
+{
+  return EV_VERSION_MINOR;
+}
+
+unsigned int ev_supported_backends(void)
+{
+  /* The kernel probes run once; the answer cannot change while the process lives. */
+  static atomic_uint cached;
+  unsigned int set = atomic_load(&cached);
+  if (set)
+    return set & EVBACKEND_MASK;
+  for (size_t i = 0; i < BACKEND_COUNT; i++)
+    if (!backends[i]->available || backends[i]->available())
+      set |= backends[i]->flag;
+  atomic_store(&cached, set | 0x10000u);
+  return set;
+}
+
+unsigned int ev_recommended_backends(void)
+{
+  /* Every backend evring implements works as documented, io_uring included. */
+  return ev_supported_backends();
+}
+
+unsigned int ev_embeddable_backends(void)
+{
+  /* As in libev: the set of backend kinds that can be embedded at all, not filtered by what
+   * this kernel offers (epoll, kqueue, port, io_uring). */
+  return EVBACKEND_EPOLL | EVBACKEND_KQUEUE | EVBACKEND_PORT | EVBACKEND_IOURING;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fork detection for EVFLAG_FORKCHECK: a counter bumped in every child, read per iteration,
+ * instead of a getpid() system call per iteration. */
+
+unsigned int ev__fork_generation;
+
+static void count_fork_in_child(void)
+{
+  __atomic_add_fetch(&ev__fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void install_fork_counter(void)
+{
+  pthread_atfork(NULL, NULL, count_fork_in_child);
+}
+
+static pthread_once_t fork_counter_once = PTHREAD_ONCE_INIT;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loop creation */
+
+static int environment_is_trusted(void)
+{
+  return getuid() == geteuid() && getgid() == getegid();
+}
+
+static unsigned int effective_flags(unsigned int flags)
+{
+  /* LIBEV_FLAGS replaces the whole word, except EVFLAG_FORKCHECK which stays the caller's. */
+  if (!(flags & EVFLAG_NOENV) && environment_is_trusted()) {
+    const char *env = getenv("LIBEV_FLAGS");
+    if (env)
+      flags = (unsigned int)atoi(env) | (flags & EVFLAG_FORKCHECK);
+  }
+  return flags;
+}
+
+/* Stands in for a watcher whose pending state was cleared; never called. */
+static void pending_dummy_cb(struct ev_loop *loop, ev_watcher *w, int revents)
+{
+  (void)loop;
+  (void)w;
+  (void)revents;
+}
+
+static int loop_init(struct ev_loop *loop, unsigned int flags)
+{
+  memset(loop, 0, sizeof *loop);
+  flags = effective_flags(flags);
+  loop->flags = flags;
+  loop->backend_fd = -1;
+  loop->evfd = -1;
+  loop->sigfd = -1;
+  loop->inotify_fd = -1;
+  loop->invoke_cb = ev_invoke_pending;
+  loop->pending_dummy.cb = pending_dummy_cb;
+  ev__time_init(loop);
+
+  if (flags & EVFLAG_FORKCHECK) {
+    pthread_once(&fork_counter_once, install_fork_counter);
+    loop->fork_gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
+  }
+
+  unsigned int want = flags & EVBACKEND_MASK;
+  if (!want)
+    want = ev_recommended_backends();
+  want &= ev_supported_backends();
+
+  for (size_t i = 0; i < BACKEND_COUNT; i++) {
+    if (!(want & backends[i]->flag))
+      continue;
+    loop->backend = backends[i];
+    if (backends[i]->init(loop) == 0)
+      return 0;
+    loop->backend = NULL;
+    loop->backend_data = NULL;
+    loop->backend_fd = -1;
+  }
+  return -1;
+}
+
+struct ev_loop *ev_loop_new(unsigned int flags)
+{
+  struct ev_loop *loop = ev__realloc(NULL, sizeof *loop);
+  if (loop_init(loop, flags) < 0) {
+    ev__free(loop);
+    return NULL;
+  }
+  return loop;
+}
+
+struct ev_loop *ev_default_loop(unsigned int flags)
+{
+  if (!ev_default_loop_ptr) {
+    struct ev_loop *loop = ev_loop_new(flags);
+    if (!loop)
+      return NULL;
+    ev_default_loop_ptr = loop;
+    ev__child_init_default(loop);
+  }
+  return ev_default_loop_ptr;
+}
+
+void ev_loop_destroy(struct ev_loop *loop)
+{
+  if (!loop)
+    return;
+
+  /* Cleanup watchers are the last callbacks a loop runs. */
+  if (loop->cleanups.n) {
+    ev__queue_all(loop, &loop->cleanups, EV_CLEANUP);
+    loop->invoke_cb(loop);
+  }
+
+  if (loop == ev_default_loop_ptr)
+    ev__child_destroy_default(loop);
+
+  ev__signals_loop_destroy(loop);
+  ev__stat_loop_destroy(loop);
+  ev__evpipe_close(loop);
+  if (loop->backend)
+    loop->backend->destroy(loop);
+
+  ev__fd_free(loop);
+  ev__timers_free(loop);
+  for (int i = 0; i < EV__NUMPRI; i++) {
+    ev__free(loop->pendings[i]);
+    ev__wlist_free(&loop->idles[i]);
+  }
+  ev__free(loop->rfeeds);
+  ev__wlist_free(&loop->prepares);
+  ev__wlist_free(&loop->checks);
+  ev__wlist_free(&loop->forks);
+  ev__wlist_free(&loop->cleanups);
+  ev__wlist_free(&loop->asyncs);
+  ev__wlist_free(&loop->stat_watches);
+
+  if (loop == ev_default_loop_ptr)
+    ev_default_loop_ptr = NULL;
+  ev__free(loop);
+}
+
+void ev_loop_fork(struct ev_loop *loop)
+{
+  loop->postfork = 1;
+}
+
+/* Runs in the child, in the first iteration after a fork was noticed: fresh kernel state,
+ * every fd re-registered. */
+static void loop_reinit_after_fork(struct ev_loop *loop)
+{
+  if (loop->backend->fork(loop) < 0)
+    ev__syserr("(libev) cannot recreate the backend after fork");
+  ev__evpipe_fork(loop);
+  ev__signals_fork(loop);
+  ev__stat_fork(loop);
+  ev__fd_rearm_all(loop);
+  loop->postfork = 0;
+}
+
+unsigned int ev_backend(struct ev_loop *loop)
+{
+  return loop->backend->flag;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Simple accessors */
+
+unsigned int ev_iteration(struct ev_loop *loop)
+{
+  return loop->iteration;
+}
+
+unsigned int ev_depth(struct ev_loop *loop)
+{
+  return loop->depth;
+}
+
+void ev_set_io_collect_interval(struct ev_loop *loop, ev_tstamp interval)
+{
+  loop->io_blocktime = interval;
+}
+
+void ev_set_timeout_collect_interval(struct ev_loop *loop, ev_tstamp interval)
+{
+  loop->timeout_blocktime = interval;
+}
+
+void ev_set_userdata(struct ev_loop *loop, void *data)
+{
+  loop->userdata = data;
+}
+
+void *ev_userdata(struct ev_loop *loop)
+{
+  return loop->userdata;
+}
+
+void ev_set_invoke_pending_cb(struct ev_loop *loop, ev_loop_callback invoke_pending_cb)
+{
+  loop->invoke_cb = invoke_pending_cb;
+}
+
+void ev_set_loop_release_cb(struct ev_loop *loop, void (*release)(struct ev_loop *loop),
+                            void (*acquire)(struct ev_loop *loop))
+{
+  loop->release_cb = release;
+  loop->acquire_cb = acquire;
+}
+
+void ev_ref(struct ev_loop *loop)
+{
+  loop->activecnt++;
+}
+
+void ev_unref(struct ev_loop *loop)
+{
+  loop->activecnt--;
+}
+
+void ev_break(struct ev_loop *loop, int how)
+{
+  loop->loop_done = how;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Watcher state and the pending queue */
+
+static void clamp_priority(ev_watcher *w)
+{
+  if (w->priority < EV_MINPRI)
+    w->priority = EV_MINPRI;
+  if (w->priority > EV_MAXPRI)
+    w->priority = EV_MAXPRI;
+}
+
+void ev__start(struct ev_loop *loop, ev_watcher *w, int active)
+{
+  clamp_priority(w);
+  w->active = active;
+  ev_ref(loop);
+}
+
+void ev__stop(struct ev_loop *loop, ev_watcher *w)
+{
+  ev_unref(loop);
+  w->active = 0;
+}
+
+void ev_feed_event(struct ev_loop *loop, void *watcher, int revents)
+{
+  ev_watcher *w = watcher;
+
+  if (w->pending) {
+    /* Already queued: the slot collects both sets of events. */
+    loop->pendings[EV__PRI_INDEX(w)][w->pending - 1].revents |= revents;
+    return;
+  }
+  /* A watcher fed before it was ever started may carry any priority value. */
+  clamp_priority(w);
+  int pri = EV__PRI_INDEX(w);
+  EV__GROW(loop->pendings[pri], loop->pending_cap[pri], loop->pending_n[pri] + 1);
+  struct ev_pending *p = &loop->pendings[pri][loop->pending_n[pri]++];
+  p->w = w;
+  p->revents = revents;
+  w->pending = loop->pending_n[pri];
+}
+
+void ev__clear_pending(struct ev_loop *loop, ev_watcher *w)
+{
+  if (w->pending) {
+    /* The slot stays (ev_pending_count keeps counting it) but now calls nobody. */
+    loop->pendings[EV__PRI_INDEX(w)][w->pending - 1].w = &loop->pending_dummy;
+    w->pending = 0;
+  }
+}
+
+int ev_clear_pending(struct ev_loop *loop, void *watcher)
+{
+  ev_watcher *w = watcher;
+  if (!w->pending)
+    return 0;
+  int revents = loop->pendings[EV__PRI_INDEX(w)][w->pending - 1].revents;
+  ev__clear_pending(loop, w);
+  return revents;
+}
+
+unsigned int ev_pending_count(struct ev_loop *loop)
+{
+  unsigned int n = 0;
+  for (int i = 0; i < EV__NUMPRI; i++)
+    n += (unsigned int)loop->pending_n[i];
+  return n;
+}
+
+void ev_invoke(struct ev_loop *loop, void *watcher, int revents)
+{
+  ev_watcher *w = watcher;
+  w->cb(loop, w, revents);
+}
+
+void ev_invoke_pending(struct ev_loop *loop)
+{
+  /* Highest priority first, each queue last-in first-out. A callback may queue more events,
+   * also of a higher priority: they run in this same pass, in priority order. */
+  int pri = EV__NUMPRI - 1;
+  while (pri >= 0) {
+    if (!loop->pending_n[pri]) {
+      pri--;
+      continue;
+    }
+    struct ev_pending *p = &loop->pendings[pri][--loop->pending_n[pri]];
+    ev_watcher *w = p->w;
+    int revents = p->revents;
+    if (w == &loop->pending_dummy)
+      continue;
+    w->pending = 0;
+    w->cb(loop, w, revents);
+    pri = EV__NUMPRI - 1;
+  }
+}
+
+/* Expired timers are collected and then fed newest-first, so that the LIFO queue runs them in
+ * expiry order. */
+void ev__feed_reverse(struct ev_loop *loop, ev_watcher *w)
+{
+  EV__GROW(loop->rfeeds, loop->rfeed_cap, loop->rfeed_n + 1);
+  loop->rfeeds[loop->rfeed_n++] = w;
+}
+
+void ev__feed_reverse_done(struct ev_loop *loop, int revents)
+{
+  while (loop->rfeed_n)
+    ev_feed_event(loop, loop->rfeeds[--loop->rfeed_n], revents);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Unordered watcher sets (prepare, check, idle, fork, cleanup, async) */
+
+void ev__wlist_add(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
+{
+  EV__GROW(list->v, list->cap, list->n + 1);
+  list->v[list->n++] = w;
+  ev__start(loop, w, list->n);
+}
+
+void ev__wlist_del(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
+{
+  int i = w->active - 1;
+  EV__REQUIRE(i >= 0 && i < list->n && list->v[i] == w, "watcher list corrupted");
+  list->v[i] = list->v[--list->n];
+  list->v[i]->active = i + 1;
+  ev__stop(loop, w);
+}
+
+void ev__wlist_free(struct ev_wlist *list)
+{
+  ev__free(list->v);
+  list->v = NULL;
+  list->n = list->cap = 0;
+}
+
+void ev__queue_all(struct ev_loop *loop, struct ev_wlist *list, int revents)
+{
+  for (int i = 0; i < list->n; i++)
+    ev_feed_event(loop, list->v[i], revents);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ev_run */
+
+static int fork_noticed(struct ev_loop *loop)
+{
+  if (!(loop->flags & EVFLAG_FORKCHECK))
+    return 0;
+  unsigned int gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
+  if (gen == loop->fork_gen)
+    return 0;
+  loop->fork_gen = gen;
+  return 1;
+}
+
+/* How long the backend may block: until the next timer or periodic, or not at all. */
+static ev_tstamp block_time(struct ev_loop *loop, int flags)
+{
+  if ((flags & EVRUN_NOWAIT) || loop->idle_all || !loop->activecnt ||
+      atomic_load(&loop->pipe_write_skipped))
+    return 0.;
+
+  ev_tstamp waittime = ev__next_timeout(loop, 1e100);
+  if (waittime > 1e99)
+    waittime = 60.; /* nothing scheduled: wake up now and then anyway, like libev */
+
+  /* Collect intervals trade latency for fewer wake-ups (ev_set_*_collect_interval). */
+  if (loop->timeout_blocktime > waittime)
+    waittime = loop->timeout_blocktime;
+  if (waittime < 0.)
+    waittime = 0.;
+  return waittime;
+}
+
+static void poll_backend(struct ev_loop *loop, int flags)
+{
+  ev_tstamp sleeptime = 0.;
+  ev__time_update(loop, 1e100);
+
+  /* Announce the wait before computing it: an ev_async_send from now on writes the eventfd,
+   * one before it set pipe_write_skipped, which makes the wait non-blocking. */
+  atomic_store(&loop->pipe_write_wanted, 1);
+  ev_tstamp waittime = block_time(loop, flags);
+
+  if (loop->io_blocktime > 0. && waittime > 0.) {
+    sleeptime = loop->io_blocktime;
+    if (sleeptime > waittime)
+      sleeptime = waittime;
+    ev_sleep(sleeptime);
+    waittime -= sleeptime;
+  }
+
+  loop->iteration++;
+  loop->backend->poll(loop, waittime);
+
+  atomic_store(&loop->pipe_write_wanted, 0);
+  if (atomic_load(&loop->pipe_write_skipped))
+    ev_feed_event(loop, &loop->pipe_w, EV_CUSTOM);
+
+  ev__time_update(loop, waittime + sleeptime);
+}
+
+int ev_run(struct ev_loop *loop, int flags)
+{
+  loop->depth++;
+  loop->loop_done = EVBREAK_CANCEL;
+
+  /* Run what is left from before, so that nested runs keep a clean order. */
+  loop->invoke_cb(loop);
+
+  do {
+    if (fork_noticed(loop))
+      loop->postfork = 1;
+
+    if (loop->postfork && loop->forks.n) {
+      ev__queue_all(loop, &loop->forks, EV_FORK);
+      loop->invoke_cb(loop);
+    }
+
+    if (loop->prepares.n) {
+      ev__queue_all(loop, &loop->prepares, EV_PREPARE);
+      loop->invoke_cb(loop);
+    }
+
+    if (loop->loop_done)
+      break;
+
+    if (loop->postfork)
+      loop_reinit_after_fork(loop);
+
+    ev__fd_reify(loop);
+
+    if (loop->release_cb)
+      loop->release_cb(loop);
+    poll_backend(loop, flags);
+    if (loop->acquire_cb)
+      loop->acquire_cb(loop);
+
+    ev__timers_reify(loop);
+    ev__periodics_reify(loop);
+    ev__idle_reify(loop);
+
+    if (loop->checks.n)
+      ev__queue_all(loop, &loop->checks, EV_CHECK);
+
+    loop->invoke_cb(loop);
+  } while (loop->activecnt && !loop->loop_done && !(flags & (EVRUN_NOWAIT | EVRUN_ONCE)));
+
+  if (loop->loop_done == EVBREAK_ONE)
+    loop->loop_done = EVBREAK_CANCEL;
+
+  loop->depth--;
+  return loop->activecnt;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ev_verify: walk the internal structures, abort on an inconsistency. */
+
+static void verify_wlist(struct ev_wlist *list)
+{
+  for (int i = 0; i < list->n; i++)
+    EV__REQUIRE(list->v[i]->active == i + 1, "ev_verify: watcher list index mismatch");
+}
+
+void ev_verify(struct ev_loop *loop)
+{
+  for (int pri = 0; pri < EV__NUMPRI; pri++) {
+    for (int i = 0; i < loop->pending_n[pri]; i++) {
+      ev_watcher *w = loop->pendings[pri][i].w;
+      EV__REQUIRE(w == &loop->pending_dummy || w->pending == i + 1,
+                  "ev_verify: pending index mismatch");
+    }
+    verify_wlist(&loop->idles[pri]);
+  }
+  verify_wlist(&loop->prepares);
+  verify_wlist(&loop->checks);
+  verify_wlist(&loop->forks);
+  verify_wlist(&loop->cleanups);
+  verify_wlist(&loop->asyncs);
+  for (int fd = 0; fd < loop->fd_cap; fd++)
+    for (ev_watcher_list *w = loop->fds[fd].head; w; w = w->next) {
+      EV__REQUIRE(w->active == 1, "ev_verify: inactive io watcher in fd list");
+      EV__REQUIRE(((ev_io *)w)->fd == fd, "ev_verify: io watcher on the wrong fd list");
+    }
+  for (int i = 0; i < loop->change_n; i++)
+    EV__REQUIRE(loop->fds[loop->changes[i]].reify, "ev_verify: fd change without reify flag");
+  ev__timers_verify(loop);
+}

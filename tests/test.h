@@ -1,0 +1,73 @@
+/* test.h - shared helpers of evring's behaviour tests (cmocka, TAP output, run by prove).
+ *
+ * Every test program runs once per backend: tests/run-one sets EVRING_TEST_BACKEND to
+ * select, poll, epoll or iouring, and test_loop() creates loops on that backend only.
+ * A program whose backend the kernel does not offer prints "1..0 # SKIP" and exits 0. */
+#ifndef EVRING_TEST_H
+#define EVRING_TEST_H
+
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <ev.h>
+
+static inline unsigned int test_backend(void)
+{
+  const char *b = getenv("EVRING_TEST_BACKEND");
+  if (!b || !strcmp(b, "epoll"))
+    return EVBACKEND_EPOLL;
+  if (!strcmp(b, "select"))
+    return EVBACKEND_SELECT;
+  if (!strcmp(b, "poll"))
+    return EVBACKEND_POLL;
+  if (!strcmp(b, "iouring"))
+    return EVBACKEND_IOURING;
+  fprintf(stderr, "unknown EVRING_TEST_BACKEND %s\n", b);
+  exit(2);
+}
+
+static inline const char *test_backend_name(void)
+{
+  const char *b = getenv("EVRING_TEST_BACKEND");
+  return b ? b : "epoll";
+}
+
+/* A new loop on the backend under test. */
+static inline struct ev_loop *test_loop(unsigned int extra_flags)
+{
+  struct ev_loop *loop = ev_loop_new(test_backend() | EVFLAG_NOENV | extra_flags);
+  assert_non_null(loop);
+  assert_int_equal(ev_backend(loop), test_backend());
+  return loop;
+}
+
+/* Run a group of cmocka tests with TAP output, or skip the whole program when the backend
+ * under test is not available on this kernel. */
+static inline int test_run(const char *group, const struct CMUnitTest *tests, size_t n)
+{
+  if (!(ev_supported_backends() & test_backend())) {
+    printf("1..0 # SKIP backend %s not supported here\n", test_backend_name());
+    return 0;
+  }
+  cmocka_set_message_output(CM_OUTPUT_TAP);
+  return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+#define TEST_MAIN(group, tests) test_run(group, tests, sizeof(tests) / sizeof((tests)[0]))
+
+/* Make a descriptor non-blocking. */
+static inline void test_nonblock(int fd)
+{
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+#endif
