@@ -180,6 +180,10 @@ struct ev_loop {
   /* ev_child: the default loop's internal SIGCHLD watcher */
   ev_signal childev;
 
+  /* ev_periodic: a timerfd that reports wall-clock jumps (not with EVFLAG_NOTIMERFD) */
+  int timerfd;
+  ev_io timerfd_w;
+
   /* ev_stat: inotify */
   int inotify_fd;
   ev_io inotify_w;
@@ -235,6 +239,7 @@ void ev__io_stop_internal(struct ev_loop *loop, ev_io *w);
 ev_tstamp ev__monotonic(void);
 void ev__time_init(struct ev_loop *loop);
 void ev__time_update(struct ev_loop *loop, ev_tstamp max_block);
+void ev__time_resync(struct ev_loop *loop);
 
 /* timer.c: ev_timer and ev_periodic */
 ev_tstamp ev__next_timeout(struct ev_loop *loop, ev_tstamp max);
@@ -244,6 +249,8 @@ void ev__timers_shift(struct ev_loop *loop, ev_tstamp delta);
 void ev__periodics_reschedule(struct ev_loop *loop);
 void ev__timers_free(struct ev_loop *loop);
 void ev__timers_verify(struct ev_loop *loop);
+void ev__timerfd_close(struct ev_loop *loop);
+void ev__timerfd_fork(struct ev_loop *loop);
 
 /* wakeup.c: the loop's eventfd, ev_async */
 int ev__evpipe_init(struct ev_loop *loop);

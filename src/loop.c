@@ -108,6 +108,7 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
   loop->evfd = -1;
   loop->sigfd = -1;
   loop->inotify_fd = -1;
+  loop->timerfd = -1;
   loop->invoke_cb = ev_invoke_pending;
   loop->pending_dummy.cb = pending_dummy_cb;
   ev__time_init(loop);
@@ -173,6 +174,7 @@ void ev_loop_destroy(struct ev_loop *loop)
 
   ev__signals_loop_destroy(loop);
   ev__stat_loop_destroy(loop);
+  ev__timerfd_close(loop);
   ev__evpipe_close(loop);
   if (loop->backend)
     loop->backend->destroy(loop);
@@ -210,6 +212,7 @@ static void loop_reinit_after_fork(struct ev_loop *loop)
   ev__evpipe_fork(loop);
   ev__signals_fork(loop);
   ev__stat_fork(loop);
+  ev__timerfd_fork(loop);
   ev__fd_rearm_all(loop);
   loop->postfork = 0;
 }

@@ -54,6 +54,13 @@ void ev__time_init(struct ev_loop *loop)
   loop->rtmn_diff = loop->now - loop->mn_now;
 }
 
+void ev__time_resync(struct ev_loop *loop)
+{
+  /* Forces the next update to re-measure the wall clock against the monotonic one. */
+  loop->now_floor = loop->mn_now - 2 * RESYNC_INTERVAL;
+  ev__time_update(loop, 0.);
+}
+
 void ev__time_update(struct ev_loop *loop, ev_tstamp max_block)
 {
   (void)max_block;

@@ -6,6 +6,11 @@
  * sifting touches only the heap array. */
 #include "internal.h"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 /* Periodic intervals below this are raised to it, so that rescheduling always moves. */
 #define MIN_INTERVAL 1e-4
 
@@ -201,10 +206,67 @@ static ev_tstamp periodic_next(struct ev_loop *loop, ev_periodic *w)
   return at;
 }
 
+/* A timerfd armed on CLOCK_REALTIME with TFD_TIMER_CANCEL_ON_SET becomes readable (read
+ * fails with ECANCELED) whenever the wall clock is set: periodics are rescheduled at once
+ * instead of at the next resynchronisation. */
+static void timerfd_arm(struct ev_loop *loop)
+{
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)loop->now + 365L * 86400L;
+  timerfd_settime(loop->timerfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+static void timerfd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+  (void)w;
+  (void)revents;
+  uint64_t expirations;
+  if (read(loop->timerfd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
+    return;
+  timerfd_arm(loop);
+  ev__time_resync(loop);
+  ev__periodics_reschedule(loop);
+}
+
+static void timerfd_open(struct ev_loop *loop)
+{
+  if (loop->timerfd >= 0 || (loop->flags & EVFLAG_NOTIMERFD))
+    return;
+  int fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0)
+    return; /* without it, jumps are still found by the periodic resynchronisation */
+  loop->timerfd = fd;
+  timerfd_arm(loop);
+  ev_io_init(&loop->timerfd_w, timerfd_cb, fd, EV_READ);
+  ev_set_priority(&loop->timerfd_w, EV_MAXPRI);
+  ev__io_start_internal(loop, &loop->timerfd_w);
+}
+
+void ev__timerfd_close(struct ev_loop *loop)
+{
+  if (loop->timerfd < 0)
+    return;
+  ev__io_stop_internal(loop, &loop->timerfd_w);
+  close(loop->timerfd);
+  loop->timerfd = -1;
+}
+
+void ev__timerfd_fork(struct ev_loop *loop)
+{
+  /* The timerfd itself is private enough (the child may share it harmlessly), but re-arming
+   * keeps parent and child from consuming each other's notifications. */
+  if (loop->timerfd < 0)
+    return;
+  ev__timerfd_close(loop);
+  timerfd_open(loop);
+}
+
 void ev_periodic_start(struct ev_loop *loop, ev_periodic *w)
 {
   if (w->active)
     return;
+  timerfd_open(loop);
   if (!w->reschedule_cb && w->interval != 0.)
     EV__REQUIRE(w->interval > 0., "ev_periodic_start called with negative interval value");
   w->at = periodic_next(loop, w);
