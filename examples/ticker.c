@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +74,10 @@ static void *thread_main(void *arg)
 int main(void)
 {
   struct ev_loop *loop = ev_default_loop(0);
+  if (!loop) {
+    printf("evring demo: no usable backend for LIBEV_FLAGS=%s\n", getenv("LIBEV_FLAGS"));
+    return 1;
+  }
   printf("evring demo: libev %d.%d API, backend %s (supported 0x%x)\n", ev_version_major(),
          ev_version_minor(), backend_name(ev_backend(loop)), ev_supported_backends());
 
