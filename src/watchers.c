@@ -30,10 +30,15 @@ void ev__idle_reify(struct ev_loop *loop)
 {
   if (!loop->idle_all)
     return;
+  /* Only the highest priority that has idle watchers runs, and only if nothing of that or
+   * a higher priority is pending. */
   for (int pri = EV__NUMPRI - 1; pri >= 0; pri--) {
     if (loop->pending_n[pri])
       break;
-    ev__queue_all(loop, &loop->idles[pri], EV_IDLE);
+    if (loop->idles[pri].n) {
+      ev__queue_all(loop, &loop->idles[pri], EV_IDLE);
+      break;
+    }
   }
 }
 

@@ -7,7 +7,7 @@ PROVE_JOBS ?= 2
 
 $(BUILD)/tests/%: tests/%.c tests/test.h include/ev.h $(BUILD)/libev.so.4
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(CURDIR)/$(BUILD)
+	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
 
 # prove runs one token file per (backend, program); tests/run-one maps it back.
 check: all $(TEST_BINS)

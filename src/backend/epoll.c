@@ -46,12 +46,12 @@ static int epoll_set(struct epoll_state *st, int op, int fd, uint32_t gen, int m
   return epoll_ctl(st->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-static void epoll_del(struct epoll_state *st, int fd)
+static int epoll_del(struct epoll_state *st, int fd)
 {
   /* Kernels before 2.6.9 insist on a non-NULL event pointer even for DEL. */
   struct epoll_event ev = {0};
 
-  epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, &ev);
+  return epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, &ev) < 0 ? -errno : 0;
 }
 
 static void always_add(struct ev_loop *loop, struct epoll_state *st, int fd)
@@ -177,17 +177,23 @@ static void epoll_rebuild(struct ev_loop *loop, struct epoll_state *st)
 }
 
 /* An event came from a registration we did not make or no longer want. */
-static void epoll_repair(struct epoll_state *st, struct ev_fd *f, int fd)
+static void epoll_repair(struct epoll_state *st, struct ev_fd *f, int fd, uint32_t gen)
 {
-  /* A second stale event after a repair means MOD/DEL did not reach the registration. */
-  if (f->eflags & EPOLL_REPAIRED) {
+  /* An old generation while fd has a current registration: the event comes from another file
+   * that used to have this number and lives on behind another descriptor. epoll_ctl on fd
+   * reaches only the file fd names now, so nothing but a rebuild removes it. A second stale
+   * event after a repair means the repair missed, too. */
+  if ((f->emask && gen != f->egen) || (f->eflags & EPOLL_REPAIRED)) {
     st->rebuild = 1;
     return;
   }
   f->eflags |= EPOLL_REPAIRED;
-  if (!f->emask)
-    epoll_del(st, fd);
-  else if (epoll_set(st, EPOLL_CTL_MOD, fd, f->egen, f->emask) < 0)
+
+  /* Either fd is not watched but the file it names is still registered (DEL), or the kernel
+   * reports events we did not ask for (MOD puts our mask back). If the kernel does not know
+   * the file fd names, the registration belongs to another file: rebuild. */
+  int err = f->emask ? epoll_set(st, EPOLL_CTL_MOD, fd, f->egen, f->emask) : epoll_del(st, fd);
+  if (err < 0)
     st->rebuild = 1;
 }
 
@@ -214,7 +220,7 @@ static void epoll_event_one(struct ev_loop *loop, struct epoll_state *st,
 
   struct ev_fd *f = &loop->fds[fd];
   if (gen != f->egen || !(got & f->emask)) {
-    epoll_repair(st, f, fd);
+    epoll_repair(st, f, fd, gen);
     return;
   }
   ev__fd_event(loop, fd, got & f->emask);

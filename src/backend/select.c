@@ -54,7 +54,14 @@ static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
   int mask = nev & (EV_READ | EV_WRITE);
   int w = WORD_OF(fd);
 
-  (void)oev;
+  /* The kernel ignores set bits beyond the end of the process's fd table instead of failing
+   * with EBADF, so a never-opened fd with a high number would simply never be ready. Check
+   * each fd once when it starts being watched (or may be a new file), which catches those. */
+  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !ev__fd_valid(fd)) {
+    ev__fd_error(loop, fd);
+    return;
+  }
+
   if (w >= st->words) {
     if (!mask)
       return;
