@@ -1,3 +1,4 @@
+.PHONY: test-run
 # Test programs: tests/<area>.c, one binary each, run by prove once per backend.
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
@@ -10,7 +11,10 @@ $(BUILD)/tests/%: tests/%.c tests/test.h include/ev.h $(BUILD)/libev.so.4
 	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
 
 # prove runs one token file per (backend, program); tests/run-one maps it back.
-check: all $(TEST_BINS)
+check: setup
+	$(MAKE) test-run
+
+test-run: all $(TEST_BINS)
 	@rm -rf $(BUILD)/t && for b in $(TEST_BACKENDS); do mkdir -p $(BUILD)/t/$$b; \
 	  for t in $(TEST_BINS); do touch $(BUILD)/t/$$b/$$(basename $$t); done; done
 	@for s in tests/*.sh; do [ -e "$$s" ] && touch $(BUILD)/t/$$(basename $$s); done; true
