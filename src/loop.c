@@ -27,17 +27,19 @@ int ev_version_minor(void)
   return EV_VERSION_MINOR;
 }
 
+/* Each backend's kernel probe runs at most once per process (the backend caches its answer);
+ * the answer cannot change while the process lives. */
+static int backend_available(const struct ev_backend_ops *b)
+{
+  return !b->available || b->available();
+}
+
 unsigned int ev_supported_backends(void)
 {
-  /* The kernel probes run once; the answer cannot change while the process lives. */
-  static atomic_uint cached;
-  unsigned int set = atomic_load(&cached);
-  if (set)
-    return set & EVBACKEND_MASK;
+  unsigned int set = 0;
   for (size_t i = 0; i < BACKEND_COUNT; i++)
-    if (!backends[i]->available || backends[i]->available())
+    if (backend_available(backends[i]))
       set |= backends[i]->flag;
-  atomic_store(&cached, set | 0x10000u);
   return set;
 }
 
@@ -118,13 +120,14 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
     loop->fork_gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
   }
 
+  /* Only the kernel probes of backends that may be chosen run: a program that asks for
+   * epoll never sets up an io_uring ring. */
   unsigned int want = flags & EVBACKEND_MASK;
   if (!want)
     want = ev_recommended_backends();
-  want &= ev_supported_backends();
 
   for (size_t i = 0; i < BACKEND_COUNT; i++) {
-    if (!(want & backends[i]->flag))
+    if (!(want & backends[i]->flag) || !backend_available(backends[i]))
       continue;
     loop->backend = backends[i];
     if (backends[i]->init(loop) == 0)

@@ -5,7 +5,8 @@
  *   /tmp/uring_pingpong MODE [N pairs] [K tokens] [events] [churn 0/1] [defer 0/1]
  *   MODE: epoll | oneshot | multi (multishot + poll update after each event) | repoll
  *         (IORING_OP_EPOLL_CTL + IORING_OP_EPOLL_WAIT) | renew-epoll | renew-ring
- *         (re-register N armed fds: epoll_ctl each vs one batch of EPOLL_CTL SQEs)
+ *         (re-register N armed fds: epoll_ctl each vs one batch of EPOLL_CTL MOD SQEs) |
+ *         renew-ring-add (the batch as ADD, answered EEXIST like libev's epoll_ctl)
  *
  * N socketpairs, K tokens travel from pair to pair: an event on b[i] reads its byte and writes
  * one to a[(i+7)%N]. churn=1 also flips the watched mask of b[i] between IN and IN|OUT on every
@@ -208,13 +209,16 @@ static void run_renew(int use_ring)
         epoll_ctl(ep, EPOLL_CTL_ADD, b[i], &ctl[i]);
       } else {
         struct io_uring_sqe *s = sqe_get();
-        io_uring_prep_epoll_ctl(s, ep, b[i], EPOLL_CTL_MOD, &ctl[i]);
+        io_uring_prep_epoll_ctl(s, ep, b[i], use_ring == 2 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+                                &ctl[i]);
         s->flags |= IOSQE_CQE_SKIP_SUCCESS;
       }
       done++;
     }
-    if (use_ring)
+    if (use_ring) {
       io_uring_submit(&ring);
+      io_uring_cq_advance(&ring, io_uring_cq_ready(&ring)); /* EEXIST answers */
+    }
   }
 }
 
@@ -259,6 +263,8 @@ int main(int argc, char **argv)
     run_renew(0);
   else if (!strcmp(mode, "renew-ring"))
     run_renew(1);
+  else if (!strcmp(mode, "renew-ring-add"))
+    run_renew(2);
   double t1 = cpu_now();
   printf("%-12s N=%d K=%d churn=%d defer=%d: %.0f ns/event (%ld events)\n", mode, N, K, churn,
          defer, (t1 - t0) / done, done);
