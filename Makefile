@@ -22,7 +22,7 @@ SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
-.PHONY: all check bench clean abi-diff probe-diff demo setup
+.PHONY: all check clean abi-diff probe-diff demo setup
 all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
 
 $(BUILD)/obj/%.o: src/%.c src/internal.h include/ev.h
@@ -42,6 +42,7 @@ $(BUILD)/libev.pc: libev.pc.in
 	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|4.33|' $< > $@
 
 include tests/tests.mk
+include bench/bench.mk
 
 # The README's two commands: both install what they need first (tools/setup-debian).
 setup:

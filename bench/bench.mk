@@ -1,0 +1,28 @@
+# Benchmarks: evring vs the system's libev 4.33 (included from the top-level Makefile).
+#   make bench                                full matrix, 5 alternating rounds (~6-8 min);
+#                                             writes docs/benchmarks.md and docs/benchmarks.png
+#   make bench BENCH_ROUNDS=3 BENCH_QUICK=1   shorter runs
+#   make bench BENCH_ARGS='--only churn-100 --no-docs'   (bench/run --help, --list)
+#   make bench-smoke                          each workload once, briefly; fails if broken
+# evbench is compiled against the system's /usr/include/ev.h and linked with the system's
+# -lev (no -Iinclude, no -L$(BUILD), no rpath): bench/run selects the library per run.
+BENCH_ROUNDS ?= 5
+BENCH_QUICK  ?=
+BENCH_ARGS   ?=
+PYTHON3      ?= python3
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror
+
+.PHONY: bench bench-smoke bench-bin
+
+$(BUILD)/bench/evbench: bench/evbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lev
+
+bench-bin: $(BUILD)/bench/evbench
+
+bench: all $(BUILD)/bench/evbench
+	BENCH_ROUNDS='$(BENCH_ROUNDS)' BENCH_QUICK='$(BENCH_QUICK)' \
+	  $(PYTHON3) bench/run --build '$(BUILD)' $(BENCH_ARGS)
+
+bench-smoke: all $(BUILD)/bench/evbench
+	$(PYTHON3) bench/run --build '$(BUILD)' --smoke $(BENCH_ARGS)
