@@ -122,6 +122,28 @@ static void epoll_register(struct ev_loop *loop, struct epoll_state *st, int fd,
   }
 }
 
+/* The watchers of a registered fd were re-set (ev_io_set) with an unchanged mask: the number
+ * may now name another file. ADD answers that cheaply: it succeeds for a new file (closing
+ * the old one removed its registration) and answers EEXIST when the current file is still
+ * registered under this number, which is then left alone. MOD would re-poll the file in the
+ * kernel every time: programs that stop, re-set and start watchers in bulk pay for that. If
+ * the registration found is an older one with another mask or generation, its events carry
+ * the wrong generation or mask and poll() repairs it. */
+static void epoll_renew(struct ev_loop *loop, struct epoll_state *st, int fd, int mask)
+{
+  struct ev_fd *f = &loop->fds[fd];
+  int err = epoll_set(st, EPOLL_CTL_ADD, fd, f->egen + 1, mask);
+
+  if (err == -EEXIST)
+    return;
+  if (!err) {
+    f->egen++;
+    f->eflags &= ~EPOLL_REPAIRED;
+    return;
+  }
+  epoll_register(loop, st, fd, mask);
+}
+
 static void epoll_unregister(struct epoll_state *st, struct ev_fd *f, int fd)
 {
   if (!f->emask)
@@ -290,7 +312,9 @@ static void epoll_modify(struct ev_loop *loop, int fd, int oev, int nev)
 
   if (!mask)
     epoll_unregister(st, f, fd);
-  else if (mask != f->emask || renew)
+  else if (mask == f->emask && renew)
+    epoll_renew(loop, st, fd, mask);
+  else if (mask != f->emask)
     epoll_register(loop, st, fd, mask);
 }
 
