@@ -95,45 +95,74 @@ static void inotify_forget(struct ev_loop *loop, ev_stat *w)
   w->wd = WD_UNSET;
 }
 
-/* Watch the path, or the nearest parent that exists; returns the path actually watched's
- * "reports all changes" property through *local. */
-static void inotify_watch(struct ev_loop *loop, ev_stat *w, int *local)
+static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents);
+
+static int inotify_ready(struct ev_loop *loop)
 {
+  if (loop->flags & EVFLAG_NOINOTIFY)
+    return 0;
+  if (loop->inotify_fd >= 0)
+    return 1;
+  int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (fd < 0)
+    return 0;
+  loop->inotify_fd = fd;
+  ev_io_init(&loop->inotify_w, inotify_cb, fd, EV_READ);
+  ev_set_priority(&loop->inotify_w, EV_MAXPRI);
+  ev__io_start_internal(loop, &loop->inotify_w);
+  return 1;
+}
+
+/* Watch the path itself; if it cannot be watched (missing, not accessible), watch the nearest
+ * parent directory that can, below "/", so that its creation is noticed. Returns 1 when the
+ * path itself is watched. */
+static int inotify_watch(struct ev_loop *loop, ev_stat *w)
+{
+  w->wd = inotify_add_watch(loop->inotify_fd, w->path, INOTIFY_MASK);
+  if (w->wd >= 0)
+    return 1;
+
   char dir[4096];
   size_t len = strlen(w->path);
-  *local = 0;
-  if (len >= sizeof dir) {
-    w->wd = WD_FAILED;
-    return;
-  }
+  if (len >= sizeof dir || (errno != ENOENT && errno != EACCES))
+    return 0;
   memcpy(dir, w->path, len + 1);
-  for (;;) {
-    int wd = inotify_add_watch(loop->inotify_fd, dir, INOTIFY_MASK);
-    if (wd >= 0) {
-      w->wd = wd;
-      *local = fs_reports_all_changes(dir);
-      return;
-    }
-    if (errno != ENOENT && errno != EACCES && errno != ENOTDIR) {
-      w->wd = WD_FAILED;
-      return;
-    }
+  do {
     char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) {
-      /* relative path without a slash, or "/x": watch "." or "/" */
-      if (slash == dir && dir[1]) {
-        dir[1] = 0;
-        continue;
-      }
-      if (!slash && strcmp(dir, ".")) {
-        strcpy(dir, ".");
-        continue;
-      }
-      w->wd = WD_FAILED;
-      return;
-    }
+    if (!slash || slash == dir)
+      break;
     *slash = 0;
+    w->wd = inotify_add_watch(loop->inotify_fd, dir, INOTIFY_MASK);
+  } while (w->wd < 0 && (errno == ENOENT || errno == EACCES));
+  if (w->wd < 0)
+    w->wd = WD_FAILED;
+  return 0;
+}
+
+/* (Re)start the polling timer with the given period; 0 stops it. The timer never holds a
+ * reference on the loop: the ev_stat watcher does. */
+static void stat_poll_every(struct ev_loop *loop, ev_stat *w, ev_tstamp period)
+{
+  if (w->timer.active)
+    ev_ref(loop);
+  w->timer.repeat = period;
+  ev_timer_again(loop, &w->timer);
+  if (w->timer.active)
+    ev_unref(loop);
+}
+
+/* Decide how a watcher learns about changes: inotify on the path (no polling on local
+ * filesystems, slow polling elsewhere), or polling (parent directory watched, or no inotify). */
+static void stat_arm(struct ev_loop *loop, ev_stat *w)
+{
+  ev_tstamp period = w->interval != 0. ? w->interval : DEFAULT_INTERVAL;
+  if (inotify_ready(loop) && inotify_watch(loop, w)) {
+    if (fs_reports_all_changes(w->path))
+      period = 0.;
+    else if (w->interval == 0.)
+      period = REMOTE_INTERVAL;
   }
+  stat_poll_every(loop, w, period);
 }
 
 static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -155,33 +184,16 @@ static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
         /* The path may have appeared, disappeared or been replaced: watch it anew. */
         if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_CREATE | IN_MOVED_TO |
                         IN_DELETE | IN_MOVED_FROM)) {
-          int local;
           if (ev->mask & IN_IGNORED)
             w->wd = WD_UNSET;
           else
             inotify_forget(loop, w);
-          inotify_watch(loop, w, &local);
+          stat_arm(loop, w);
         }
         stat_check(loop, w);
       }
     }
   }
-}
-
-static int inotify_ready(struct ev_loop *loop)
-{
-  if (loop->flags & EVFLAG_NOINOTIFY)
-    return 0;
-  if (loop->inotify_fd >= 0)
-    return 1;
-  int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (fd < 0)
-    return 0;
-  loop->inotify_fd = fd;
-  ev_io_init(&loop->inotify_w, inotify_cb, fd, EV_READ);
-  ev_set_priority(&loop->inotify_w, EV_MAXPRI);
-  ev__io_start_internal(loop, &loop->inotify_w);
-  return 1;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -206,19 +218,7 @@ void ev_stat_start(struct ev_loop *loop, ev_stat *w)
   ev_set_priority(&w->timer, ev_priority(w));
 
   w->wd = WD_UNSET;
-  if (inotify_ready(loop)) {
-    int local;
-    inotify_watch(loop, w, &local);
-    if (w->wd >= 0 && local)
-      w->timer.repeat = 0.; /* inotify sees everything: no polling */
-    else if (w->wd >= 0 && w->interval == 0.)
-      w->timer.repeat = REMOTE_INTERVAL;
-  }
-
-  if (w->timer.repeat != 0.) {
-    ev_timer_again(loop, &w->timer);
-    ev_unref(loop); /* the watcher keeps the loop alive, its timer does not */
-  }
+  stat_arm(loop, w);
 
   /* Remembered for inotify dispatch; `active` stays 1 like every list-type watcher. */
   EV__GROW(loop->stat_watches.v, loop->stat_watches.cap, loop->stat_watches.n + 1);
@@ -238,9 +238,9 @@ void ev_stat_stop(struct ev_loop *loop, ev_stat *w)
       break;
     }
 
-  if (loop->inotify_fd >= 0)
+  /* Only a real watch descriptor is released and reset; -1 (nothing watchable) stays. */
+  if (loop->inotify_fd >= 0 && w->wd >= 0)
     inotify_forget(loop, w);
-  w->wd = WD_UNSET;
 
   if (w->timer.active) {
     ev_ref(loop);
@@ -257,12 +257,10 @@ void ev__stat_fork(struct ev_loop *loop)
   ev__io_stop_internal(loop, &loop->inotify_w);
   close(loop->inotify_fd);
   loop->inotify_fd = -1;
-  if (!inotify_ready(loop))
-    return;
   for (int i = 0; i < loop->stat_watches.n; i++) {
     ev_stat *w = (ev_stat *)loop->stat_watches.v[i];
-    int local;
-    inotify_watch(loop, w, &local);
+    w->wd = WD_UNSET;
+    stat_arm(loop, w);
   }
 }
 
