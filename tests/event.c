@@ -54,13 +54,6 @@ static struct event_base *base(void)
   return first;
 }
 
-static void make_pipe(int p[2])
-{
-  assert_int_equal(pipe(p), 0);
-  test_nonblock(p[0]);
-  test_nonblock(p[1]);
-}
-
 static void close_pipe(int p[2])
 {
   close(p[0]);

@@ -55,13 +55,6 @@ static void assert_child_ok(pid_t pid)
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static void make_pipe(int p[2])
-{
-  assert_int_equal(pipe(p), 0);
-  test_nonblock(p[0]);
-  test_nonblock(p[1]);
-}
-
 static void close2(int p[2])
 {
   close(p[0]);

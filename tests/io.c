@@ -86,13 +86,6 @@ static void wait_queued(int fd, int want)
   assert_int_equal(n, want);
 }
 
-static void make_pipe(int p[2])
-{
-  assert_int_equal(pipe(p), 0);
-  test_nonblock(p[0]);
-  test_nonblock(p[1]);
-}
-
 static void make_socketpair(int s[2])
 {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);

@@ -8,27 +8,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
 
-#define assert_near(got, want, eps)                                                                \
-  do {                                                                                             \
-    double got_ = (got), want_ = (want);                                                           \
-    if (!(got_ - want_ <= (eps) && want_ - got_ <= (eps)))                                                            \
-      fail_msg("%s = %.6f, expected %.6f +- %g", #got, got_, want_, (double)(eps));                \
-  } while (0)
-
-#define assert_between(got, lo, hi)                                                                \
-  do {                                                                                             \
-    double got_ = (got);                                                                           \
-    if (!(got_ >= (lo) && got_ <= (hi)))                                                           \
-      fail_msg("%s = %.6f, expected in [%g, %g]", #got, got_, (double)(lo), (double)(hi));          \
-  } while (0)
-
-static double mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Callback order is recorded as a list of watcher names (w->data). */
 static const char *trace[64];
 static int ntrace;
@@ -76,13 +55,6 @@ COUNT_CB(ev_prepare)
 COUNT_CB(ev_check)
 COUNT_CB(ev_cleanup)
 COUNT_CB(ev_periodic)
-
-static void make_pipe(int p[2])
-{
-  assert_int_equal(pipe(p), 0);
-  test_nonblock(p[0]);
-  test_nonblock(p[1]);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* ev_run                                                                                     */

@@ -17,13 +17,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
 
-static double mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void sleep_ms(int ms)
 {
   struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };

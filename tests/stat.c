@@ -17,20 +17,6 @@
 #define DEFAULT_POLL 5.0074891
 #define MIN_INTERVAL 0.1074891
 
-#define assert_near(got, want, eps)                                                                \
-  do {                                                                                             \
-    double got_ = (got), want_ = (want);                                                           \
-    if (!(fabs(got_ - want_) <= (eps)))                                                            \
-      fail_msg("%s = %.7f, expected %.7f +- %g", #got, got_, want_, (double)(eps));                \
-  } while (0)
-
-static double mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static char dir[64];
 static char paths[4][128];
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,10 +65,41 @@ static inline int test_run(const char *group, const struct CMUnitTest *tests, si
 }
 #define TEST_MAIN(group, tests) test_run(group, tests, sizeof(tests) / sizeof((tests)[0]))
 
+/* cmocka has no floating-point comparisons with a tolerance; these print both values. */
+#define assert_near(got, want, eps)                                                                \
+  do {                                                                                             \
+    double got_ = (got), want_ = (want);                                                           \
+    if (!(got_ - want_ <= (eps) && want_ - got_ <= (eps)))                                         \
+      fail_msg("%s = %.6f, expected %.6f +- %g", #got, got_, want_, (double)(eps));                \
+  } while (0)
+
+#define assert_between(got, lo, hi)                                                                \
+  do {                                                                                             \
+    double got_ = (got);                                                                           \
+    if (!(got_ >= (lo) && got_ <= (hi)))                                                           \
+      fail_msg("%s = %.6f, expected in [%g, %g]", #got, got_, (double)(lo), (double)(hi));         \
+  } while (0)
+
+/* Monotonic seconds, for measuring how long something took. */
+static inline double mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Make a descriptor non-blocking. */
 static inline void test_nonblock(int fd)
 {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* A non-blocking pipe. */
+static inline void make_pipe(int p[2])
+{
+  assert_int_equal(pipe(p), 0);
+  test_nonblock(p[0]);
+  test_nonblock(p[1]);
 }
 
 #endif

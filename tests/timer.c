@@ -4,32 +4,11 @@
 
 #include <time.h>
 
-#define assert_near(got, want, eps)                                                                \
-  do {                                                                                             \
-    double got_ = (got), want_ = (want);                                                           \
-    if (!(got_ - want_ <= (eps) && want_ - got_ <= (eps)))                                                            \
-      fail_msg("%s = %.6f, expected %.6f +- %g", #got, got_, want_, (double)(eps));                \
-  } while (0)
-
-#define assert_between(got, lo, hi)                                                                \
-  do {                                                                                             \
-    double got_ = (got);                                                                           \
-    if (!(got_ >= (lo) && got_ <= (hi)))                                                           \
-      fail_msg("%s = %.6f, expected in [%g, %g]", #got, got_, (double)(lo), (double)(hi));          \
-  } while (0)
-
 /* Distance of x (>= 0) from the nearest multiple of m. */
 static double dist_to_multiple(double x, double m)
 {
   double d = x - m * (double)(long long)(x / m + 0.5);
   return d < 0 ? -d : d;
-}
-
-static double mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int ncalls, last_rev;

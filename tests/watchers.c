@@ -8,27 +8,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define assert_between(got, lo, hi)                                                                \
-  do {                                                                                             \
-    double got_ = (got);                                                                           \
-    if (!(got_ >= (lo) && got_ <= (hi)))                                                           \
-      fail_msg("%s = %.6f, expected in [%g, %g]", #got, got_, (double)(lo), (double)(hi));          \
-  } while (0)
-
-static double mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void make_pipe(int p[2])
-{
-  assert_int_equal(pipe(p), 0);
-  test_nonblock(p[0]);
-  test_nonblock(p[1]);
-}
-
 static void close_pipe(int p[2])
 {
   close(p[0]);
