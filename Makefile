@@ -25,9 +25,11 @@ SOVER := 4.0.0
 .PHONY: all check clean abi-diff probe-diff demo setup
 all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/ev.h
+$(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) -c -o $@ $<
+	$(CC) $(CFLAGS_LIB) -MMD -MP -c -o $@ $<
+
+-include $(OBJS:.o=.d)
 
 $(BUILD)/libev.so.$(SOVER): $(OBJS)
 	$(CC) -shared -Wl,-soname,libev.so.4 $(LDFLAGS_LIB) -o $@ $(OBJS) $(LIBS)

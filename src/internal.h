@@ -74,6 +74,10 @@ struct ev_backend_ops {
   /* Wait at most timeout seconds (0 = just look) and report readiness with ev__fd_event(),
    * bad descriptors with ev__fd_error(). The backend rounds the timeout itself. */
   void (*poll)(struct ev_loop *loop, ev_tstamp timeout);
+
+  /* Optional: bring the kernel up to date without waiting, so that loop->backend_fd reports
+   * readiness correctly while another loop polls it (ev_embed). */
+  void (*flush)(struct ev_loop *loop);
 };
 
 extern const struct ev_backend_ops ev__backend_select;

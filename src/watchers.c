@@ -104,6 +104,8 @@ static void embed_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int reve
     ev__fd_reify(other);
     ev_run(other, EVRUN_NOWAIT);
   }
+  if (other->backend->flush)
+    other->backend->flush(other);
 }
 
 static void embed_fork_cb(struct ev_loop *loop, ev_fork *fork_w, int revents)
