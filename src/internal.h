@@ -193,8 +193,6 @@ struct ev_loop {
   ev_io inotify_w;
   struct ev_wlist stat_watches; /* active ev_stat watchers, for inotify dispatch */
 
-  /* statistics for tests and benchmarks */
-  unsigned long stat_modify;
 };
 
 #define EV__HEAP_ARITY 4
@@ -211,8 +209,6 @@ void ev__grow(void **arr, int *cap, int need, size_t size);
 #define EV__GROW(arr, cap, need) ev__grow((void **)&(arr), &(cap), (need), sizeof *(arr))
 void ev__syserr(const char *msg);
 void ev__usage_error(const char *msg, const char *file, int line) __attribute__((noreturn));
-int ev__cloexec(int fd);
-int ev__nonblock(int fd);
 
 /* loop.c: watcher state and the pending queue */
 void ev__start(struct ev_loop *loop, ev_watcher *w, int active);
@@ -234,7 +230,6 @@ void ev__fd_change(struct ev_loop *loop, int fd, int flags);
 void ev__fd_reify(struct ev_loop *loop);
 void ev__fd_rearm_all(struct ev_loop *loop);
 void ev__fd_free(struct ev_loop *loop);
-int ev__fd_watched(struct ev_loop *loop, int fd);
 /* Unwatched (internal) io watchers: started and stopped without touching the ref count. */
 void ev__io_start_internal(struct ev_loop *loop, ev_io *w);
 void ev__io_stop_internal(struct ev_loop *loop, ev_io *w);
@@ -242,7 +237,7 @@ void ev__io_stop_internal(struct ev_loop *loop, ev_io *w);
 /* time.c */
 ev_tstamp ev__monotonic(void);
 void ev__time_init(struct ev_loop *loop);
-void ev__time_update(struct ev_loop *loop, ev_tstamp max_block);
+void ev__time_update(struct ev_loop *loop);
 void ev__time_resync(struct ev_loop *loop);
 
 /* timer.c: ev_timer and ev_periodic */

@@ -44,7 +44,6 @@ void ev__fd_reify(struct ev_loop *loop)
     f->reify = 0;
     f->events = (unsigned char)nev;
     if (oev != nev || (newfile && nev)) {
-      loop->stat_modify++;
       loop->backend->modify(loop, fd, oev, nev | newfile);
     }
   }
@@ -70,11 +69,6 @@ void ev__fd_free(struct ev_loop *loop)
   loop->fds = NULL;
   loop->changes = NULL;
   loop->fd_cap = loop->change_cap = loop->change_n = 0;
-}
-
-int ev__fd_watched(struct ev_loop *loop, int fd)
-{
-  return fd >= 0 && fd < loop->fd_cap && loop->fds[fd].head;
 }
 
 int ev__fd_valid(int fd)

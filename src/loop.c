@@ -464,7 +464,7 @@ static ev_tstamp block_time(struct ev_loop *loop, int flags)
 static void poll_backend(struct ev_loop *loop, int flags)
 {
   ev_tstamp sleeptime = 0.;
-  ev__time_update(loop, 1e100);
+  ev__time_update(loop);
 
   /* Announce the wait before computing it: an ev_async_send from now on writes the eventfd,
    * one before it set pipe_write_skipped, which makes the wait non-blocking. */
@@ -486,7 +486,7 @@ static void poll_backend(struct ev_loop *loop, int flags)
   if (atomic_load(&loop->pipe_write_skipped))
     ev_feed_event(loop, &loop->pipe_w, EV_CUSTOM);
 
-  ev__time_update(loop, waittime + sleeptime);
+  ev__time_update(loop);
 }
 
 int ev_run(struct ev_loop *loop, int flags)

@@ -1,8 +1,7 @@
-/* memory.c - the user-settable allocator, system-error reporting and small fd helpers. */
+/* memory.c - the user-settable allocator and system-error reporting. */
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,14 +77,4 @@ void ev__grow(void **arr, int *cap, int need, size_t size)
   memset(p + (size_t)*cap * size, 0, (size_t)(ncap - *cap) * size);
   *arr = p;
   *cap = ncap;
-}
-
-int ev__cloexec(int fd)
-{
-  return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-int ev__nonblock(int fd)
-{
-  return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }

@@ -28,6 +28,8 @@ static int signum_valid(int signum)
 void ev_feed_signal(int signum)
 {
   /* Async-signal-safe: atomics and, through ev__evpipe_write, one write(). */
+  if (!signum_valid(signum))
+    return;
   struct signal_slot *s = &signals[signum - 1];
   struct ev_loop *loop = atomic_load(&s->loop);
   if (!loop)

@@ -58,12 +58,11 @@ void ev__time_resync(struct ev_loop *loop)
 {
   /* Forces the next update to re-measure the wall clock against the monotonic one. */
   loop->now_floor = loop->mn_now - 2 * RESYNC_INTERVAL;
-  ev__time_update(loop, 0.);
+  ev__time_update(loop);
 }
 
-void ev__time_update(struct ev_loop *loop, ev_tstamp max_block)
+void ev__time_update(struct ev_loop *loop)
 {
-  (void)max_block;
   loop->mn_now = ev__monotonic();
 
   if (loop->mn_now - loop->now_floor < RESYNC_INTERVAL) {
@@ -88,7 +87,7 @@ ev_tstamp ev_now(struct ev_loop *loop)
 
 void ev_now_update(struct ev_loop *loop)
 {
-  ev__time_update(loop, 1e100);
+  ev__time_update(loop);
 }
 
 void ev_suspend(struct ev_loop *loop)
