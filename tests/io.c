@@ -60,18 +60,6 @@ static void probe_init(struct probe *p, int fd, int events)
   ev_io_init(&p->io, probe_cb, fd, events);
 }
 
-static void run_nowait(struct ev_loop *loop, int n)
-{
-  for (int i = 0; i < n; i++)
-    ev_run(loop, EVRUN_NOWAIT);
-}
-
-static void put(int fd, const char *s)
-{
-  ssize_t len = (ssize_t)strlen(s);
-  assert_int_equal(write(fd, s, (size_t)len), len);
-}
-
 /* Wait (up to 2 s) until fd has `want` bytes queued for reading: pty data travels through a
  * kernel work queue and is not readable as soon as write() returns. */
 static void wait_queued(int fd, int want)
@@ -152,7 +140,7 @@ static void check_level_triggered(int rfd, int wfd)
   struct probe p;
 
   test_nonblock(rfd);
-  put(wfd, "0123456789");
+  test_put(wfd, "0123456789");
   wait_queued(rfd, 10);
   probe_init(&p, rfd, EV_READ);
   p.read_per_call = 1;
@@ -164,7 +152,7 @@ static void check_level_triggered(int rfd, int wfd)
     assert_int_equal(p.last_read, 1);
     assert_int_equal(p.last_byte, '0' + i - 1);
   }
-  run_nowait(loop, 5);
+  test_run_nowait(loop, 5);
   assert_int_equal(p.calls, 10);
   ev_io_stop(loop, &p.io);
   ev_loop_destroy(loop);
@@ -232,7 +220,7 @@ static void write_fires_every_iteration(void **state)
     assert_int_equal(p.revents, EV_WRITE);
   }
   ev_io_stop(loop, &p.io);
-  run_nowait(loop, 3);
+  test_run_nowait(loop, 3);
   assert_int_equal(p.calls, 5);
   close2(s);
   ev_loop_destroy(loop);
@@ -245,7 +233,7 @@ static void read_write_gives_both_bits(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   probe_init(&p, s[0], EV_READ | EV_WRITE);
   ev_io_start(loop, &p.io);
   ev_run(loop, EVRUN_NOWAIT);
@@ -263,7 +251,7 @@ static void modify_changes_reported_events(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x"); /* s[0] is readable and writable from now on */
+  test_put(s[1], "x"); /* s[0] is readable and writable from now on */
   probe_init(&p, s[0], EV_READ);
   ev_io_start(loop, &p.io);
   ev_run(loop, EVRUN_NOWAIT);
@@ -306,7 +294,7 @@ static void several_watchers_on_one_fd_all_called(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   for (int i = 0; i < 3; i++) {
     probe_init(&p[i], s[0], EV_READ);
     ev_io_start(loop, &p[i].io);
@@ -332,7 +320,7 @@ static void watchers_on_one_fd_get_only_their_events(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   probe_init(&r, s[0], EV_READ);
   probe_init(&w, s[0], EV_WRITE);
   probe_init(&rw, s[0], EV_READ | EV_WRITE);
@@ -360,7 +348,7 @@ static void zero_events_watcher_active_never_called(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x"); /* readable and writable */
+  test_put(s[1], "x"); /* readable and writable */
   probe_init(&p, s[0], 0);
   ev_io_start(loop, &p.io);
   assert_true(ev_is_active(&p.io));
@@ -383,7 +371,7 @@ static void stop_one_of_two_keeps_other(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   probe_init(&a, s[0], EV_READ);
   probe_init(&b, s[0], EV_READ);
   ev_io_start(loop, &a.io);
@@ -393,7 +381,7 @@ static void stop_one_of_two_keeps_other(void **state)
   assert_int_equal(b.calls, 1);
 
   ev_io_stop(loop, &a.io);
-  run_nowait(loop, 3);
+  test_run_nowait(loop, 3);
   assert_int_equal(a.calls, 1);
   assert_int_equal(b.calls, 4);
   assert_int_equal(b.revents, EV_READ);
@@ -401,9 +389,9 @@ static void stop_one_of_two_keeps_other(void **state)
   /* after a read empties the socket, b must stop firing, and fire again on new data */
   char buf[8];
   assert_int_equal(read(s[0], buf, sizeof buf), 1);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(b.calls, 4);
-  put(s[1], "y");
+  test_put(s[1], "y");
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(a.calls, 1);
   assert_int_equal(b.calls, 5);
@@ -423,13 +411,13 @@ static void stopped_watcher_not_called(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   probe_init(&p, s[0], EV_READ);
   ev_io_start(loop, &p.io);
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(p.calls, 1);
   ev_io_stop(loop, &p.io);
-  run_nowait(loop, 3);
+  test_run_nowait(loop, 3);
   assert_int_equal(p.calls, 1);
   close2(s);
   ev_loop_destroy(loop);
@@ -456,7 +444,7 @@ static void check_stop_other_in_callback(struct ev_loop *loop, int fd_a, int fd_
   assert_int_equal(ev_pending_count(loop), 0);
   /* the survivor keeps being called, the stopped one never is */
   called->stop_other = NULL;
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(called->calls, 3);
   assert_int_equal(stopped->calls, 0);
   ev_io_stop(loop, &called->io);
@@ -468,7 +456,7 @@ static void stop_other_watcher_in_callback_same_fd(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
+  test_put(s[1], "x");
   check_stop_other_in_callback(loop, s[0], s[0]);
   close2(s);
   ev_loop_destroy(loop);
@@ -480,8 +468,8 @@ static void stop_other_watcher_in_callback_other_fd(void **state)
   int s[2];
 
   make_socketpair(s);
-  put(s[1], "x");
-  put(s[0], "y");
+  test_put(s[1], "x");
+  test_put(s[0], "y");
   check_stop_other_in_callback(loop, s[0], s[1]);
   close2(s);
   ev_loop_destroy(loop);
@@ -550,7 +538,7 @@ static void bad_fd_body(void)
   good.read_per_call = 1;
   ev_io_start(loop, &bad.io);
   ev_io_start(loop, &good.io);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   CHILD_CHECK(bad.calls == 1);
   CHILD_CHECK(bad.revents == (EV_ERROR | EV_READ | EV_WRITE));
   CHILD_CHECK(bad.revents == (int)0x80000003);
@@ -562,7 +550,7 @@ static void bad_fd_body(void)
   CHILD_CHECK(good.calls == 1);
   CHILD_CHECK(good.revents == EV_READ);
   CHILD_CHECK(good.last_byte == 'x');
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   CHILD_CHECK(good.calls == 1);
   CHILD_CHECK(bad.calls == 1);
   ev_io_stop(loop, &good.io);
@@ -663,17 +651,17 @@ static void check_reused_fd(int between_runs)
   ev_io_set(&p.io, n, EV_READ);
   ev_io_start(loop, &p.io);
 
-  put(a[1], "A");
-  run_nowait(loop, 3);
+  test_put(a[1], "A");
+  test_run_nowait(loop, 3);
   assert_int_equal(p.calls, 0);
 
-  put(b[1], "B");
+  test_put(b[1], "B");
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(p.calls, 1);
   assert_int_equal(p.revents, EV_READ);
   assert_int_equal(p.last_read, 1);
   assert_int_equal(p.last_byte, 'B');
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(p.calls, 1);
 
   ev_io_stop(loop, &p.io);
@@ -717,15 +705,15 @@ static void dup_fd_watcher_moved(void **state)
   ev_io_set(&p.io, b, EV_READ);
   ev_io_start(loop, &p.io);
 
-  put(fds[1], "x");
+  test_put(fds[1], "x");
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(p.calls, 1);
   assert_int_equal(p.fd_seen, b);
   assert_int_equal(p.revents, EV_READ);
   assert_int_equal(p.last_byte, 'x');
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(p.calls, 1);
-  put(fds[1], "y");
+  test_put(fds[1], "y");
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(p.calls, 2);
   assert_int_equal(p.last_byte, 'y');
@@ -763,7 +751,7 @@ static void check_always_ready(int fd)
   ev_io_stop(loop, &r.io);
   ev_io_stop(loop, &w.io);
   ev_io_stop(loop, &rw.io);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(rw.calls, 3);
   ev_loop_destroy(loop);
 }
@@ -836,14 +824,14 @@ static void fork_parent_and_child_keep_using_loop(void **state)
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
 
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(p.calls, 0);
-  put(fds[1], "p");
+  test_put(fds[1], "p");
   ev_run(loop, EVRUN_NOWAIT);
   assert_int_equal(p.calls, 1);
   assert_int_equal(p.revents, EV_READ);
   assert_int_equal(p.last_byte, 'p');
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(p.calls, 1);
 
   ev_io_stop(loop, &p.io);
@@ -881,7 +869,7 @@ static void many_fds_all_reported_in_one_iteration(void **state)
   assert_non_null(p);
   for (int i = 0; i < MANY; i++) {
     make_socketpair(sv[i]);
-    put(sv[i][0], "x");
+    test_put(sv[i][0], "x");
     probe_init(&p[i], sv[i][1], EV_READ);
     ev_io_start(loop, &p[i].io);
   }
@@ -925,7 +913,7 @@ static void feed_fd_event_delivers_to_watchers(void **state)
   probe_init(&w, fds[0], EV_WRITE);
   ev_io_start(loop, &r.io);
   ev_io_start(loop, &w.io);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(r.calls, 0);
   assert_int_equal(w.calls, 0);
 
@@ -942,7 +930,7 @@ static void feed_fd_event_delivers_to_watchers(void **state)
   assert_int_equal(w.calls, 2);
   assert_int_equal(w.revents, EV_WRITE);
 
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(r.calls, 1);
   assert_int_equal(w.calls, 2);
 
@@ -974,7 +962,7 @@ static void feed_fd_event_without_watchers_ignored(void **state)
   ev_feed_fd_event(loop, INT_MAX, EV_READ);
   ev_feed_fd_event(loop, -1, EV_READ);
   assert_int_equal(ev_pending_count(loop), 0);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(r.calls, 0);
   assert_int_equal(stopped.calls, 1);
 
@@ -1023,7 +1011,7 @@ static int syscall_child(void)
   ev_io_start(loop, &p.io);
   ev_timer_init(&t, timer_nop_cb, 3600., 3600.);
   ev_timer_start(loop, &t);
-  run_nowait(loop, 10);
+  test_run_nowait(loop, 10);
 
   /* are clock reads syscalls on this machine (no vDSO clock source)? */
   struct timespec ts;

@@ -102,18 +102,6 @@ static void probe_init(struct probe *p, int fd, int events)
   ev_io_init(&p->io, probe_cb, fd, events);
 }
 
-static void run_nowait(struct ev_loop *loop, int n)
-{
-  for (int i = 0; i < n; i++)
-    ev_run(loop, EVRUN_NOWAIT);
-}
-
-static void put(int fd, const char *s)
-{
-  ssize_t len = (ssize_t)strlen(s);
-  assert_int_equal(write(fd, s, (size_t)len), len);
-}
-
 static void sockpair(int sv[2])
 {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
@@ -174,7 +162,7 @@ static void masks_take_effect(void **state)
     use_mask(masks[m]);
     setenv("EVRING_IOURING_STATS", "1", 1);
     struct ev_loop *loop = test_loop(0);
-    run_nowait(loop, 1);
+    test_run_nowait(loop, 1);
     char stats[512];
     destroy_with_stats(loop, stats, sizeof stats);
     printf("# mask \"%s\": %s", masks[m], stats);
@@ -201,9 +189,9 @@ static void level_one(struct ev_loop *loop, int rfd, int wfd)
   probe_init(&p, rfd, EV_READ);
   p.read_per_call = 1;
   ev_io_start(loop, &p.io);
-  run_nowait(loop, 2);
+  test_run_nowait(loop, 2);
   assert_int_equal(p.calls, 0);
-  put(wfd, "0123456789");
+  test_put(wfd, "0123456789");
   for (int i = 0; i < 200 && p.calls < 10; i++) {
     ev_run(loop, EVRUN_NOWAIT);
     if (p.calls == 0)
@@ -211,7 +199,7 @@ static void level_one(struct ev_loop *loop, int rfd, int wfd)
   }
   assert_int_equal(p.calls, 10);
   assert_int_equal(p.last_read, 1);
-  run_nowait(loop, 3);
+  test_run_nowait(loop, 3);
   assert_int_equal(p.calls, 10);
   ev_io_stop(loop, &p.io);
 }
@@ -274,7 +262,7 @@ static void rearm_10000_watchers_20_rounds(void **state)
       p[k].read_all = 1;
       ev_io_start(loop, &p[k].io);
     }
-    run_nowait(loop, 1);
+    test_run_nowait(loop, 1);
     int lost = 0, extra = 0;
     for (int round = 0; round < REARM_ROUNDS; round++) {
       for (int k = 0; k < fds; k++) {
@@ -327,9 +315,9 @@ static void many_ready(int nready, const char *entries, int check_overflow)
       ev_io_start(loop, &p[i].io);
     }
     /* all armed first, then all ready at once: every completion arrives in one go */
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     for (int i = 0; i < nready; i++)
-      put(sv[i][1], "ab");
+      test_put(sv[i][1], "ab");
     /* one iteration reports every fd, twice more (one byte left, then none) */
     for (int round = 1; round <= 3; round++) {
       ev_run(loop, EVRUN_NOWAIT);
@@ -527,13 +515,13 @@ static int make_case(int k, struct fdcase *c)
   c->keep[0] = c->keep[1] = c->keep[2] = -1;
   switch (k) {
   case 0: c->name = "socket idle"; sockpair(sv); c->fd = sv[0]; c->keep[0] = sv[1]; return 1;
-  case 1: c->name = "socket data"; sockpair(sv); put(sv[1], "x"); c->fd = sv[0];
+  case 1: c->name = "socket data"; sockpair(sv); test_put(sv[1], "x"); c->fd = sv[0];
     c->keep[0] = sv[1]; return 1;
   case 2: c->name = "socket peer closed"; sockpair(sv); close(sv[1]); c->fd = sv[0]; return 1;
   case 3: c->name = "pipe read end empty"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
     c->fd = pp[0]; c->keep[0] = pp[1]; return 1;
   case 4: c->name = "pipe read end data"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
-    put(pp[1], "x"); c->fd = pp[0]; c->keep[0] = pp[1]; return 1;
+    test_put(pp[1], "x"); c->fd = pp[0]; c->keep[0] = pp[1]; return 1;
   case 5: c->name = "pipe read end writer gone"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
     close(pp[1]); c->fd = pp[0]; return 1;
   case 6: c->name = "pipe write end"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
@@ -552,7 +540,7 @@ static int make_case(int k, struct fdcase *c)
   case 12: c->name = "pty slave idle"; assert_int_equal(openpty(&m, &s, NULL, NULL, NULL), 0);
     c->fd = s; c->keep[0] = m; return 1;
   case 13: c->name = "pty slave data"; assert_int_equal(openpty(&m, &s, NULL, NULL, NULL), 0);
-    put(m, "x\n"); usleep(20000); c->fd = s; c->keep[0] = m; return 1;
+    test_put(m, "x\n"); usleep(20000); c->fd = s; c->keep[0] = m; return 1;
   case 14: c->name = "pty slave master gone";
     assert_int_equal(openpty(&m, &s, NULL, NULL, NULL), 0); close(m); c->fd = s; return 1;
   case 15: c->name = "eventfd 0"; c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); return 1;
@@ -599,7 +587,7 @@ static int make_case(int k, struct fdcase *c)
   case 24: { c->name = "epoll ready";
     c->fd = epoll_create1(EPOLL_CLOEXEC);
     assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
-    put(pp[1], "x");
+    test_put(pp[1], "x");
     struct epoll_event ev = {.events = EPOLLIN};
     epoll_ctl(c->fd, EPOLL_CTL_ADD, pp[0], &ev);
     c->keep[0] = pp[0], c->keep[1] = pp[1];
@@ -837,9 +825,9 @@ static void stopped_watcher_releases_file_next_iteration(void **state)
     struct probe p;
     probe_init(&p, sv[0], EV_READ);
     ev_io_start(loop, &p.io);
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     ev_io_stop(loop, &p.io);
-    run_nowait(loop, 1);
+    test_run_nowait(loop, 1);
     close(sv[0]);
     int hup = peer_hung_up(sv[1], 0);
     if (!hup)
@@ -866,7 +854,7 @@ static void closed_while_armed_peer_sees_hangup(void **state)
     probe_init(&peer, sv[1], EV_READ);
     ev_io_start(loop, &p.io);
     ev_io_start(loop, &peer.io);
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     close(sv[0]); /* wrong by libev's rules, harmless on epoll */
     ev_tstamp start = ev_time();
     ev_timer tick;
@@ -905,7 +893,7 @@ static void fd_number_reused_while_armed(void **state)
     probe_init(&p, a[0], EV_READ);
     p.read_all = 1;
     ev_io_start(loop, &p.io);
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     int num = a[0];
     close(a[0]);
     sockpair(b);
@@ -917,11 +905,11 @@ static void fd_number_reused_while_armed(void **state)
     ev_io_stop(loop, &p.io);
     ev_io_set(&p.io, num, EV_READ);
     ev_io_start(loop, &p.io);
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     assert_int_equal(p.calls, 0);
     assert_true(peer_hung_up(a[1], 0)); /* the old file is gone */
-    put(b[1], "y");
-    run_nowait(loop, 1);
+    test_put(b[1], "y");
+    test_run_nowait(loop, 1);
     assert_int_equal(p.calls, 1);
     ev_io_stop(loop, &p.io);
     ev_loop_destroy(loop);
@@ -949,7 +937,7 @@ static void fork_both_loops_work(void **state)
     a.read_all = c.read_all = 1;
     ev_io_start(loop, &a.io);
     ev_io_start(loop, &c.io);
-    run_nowait(loop, 2);
+    test_run_nowait(loop, 2);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -970,7 +958,7 @@ static void fork_both_loops_work(void **state)
     ev_io_stop(loop, &c.io);
     for (int i = 0; i < 50; i++) {
       a.calls = 0;
-      put(pa[1], "p");
+      test_put(pa[1], "p");
       ev_run(loop, EVRUN_ONCE);
       assert_int_equal(a.calls, 1);
     }
@@ -979,7 +967,7 @@ static void fork_both_loops_work(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     a.calls = 0;
-    put(pa[1], "q");
+    test_put(pa[1], "q");
     ev_run(loop, EVRUN_ONCE);
     assert_int_equal(a.calls, 1);
     ev_io_stop(loop, &a.io);
@@ -1116,7 +1104,7 @@ static void embedded_in_epoll_loop(void **state)
     int ok = 1;
     for (int i = 0; i < 5 && ok; i++) {
       int want = p.calls + 1;
-      put(pp[1], "e");
+      test_put(pp[1], "e");
       for (int j = 0; j < 40 && p.calls < want; j++)
         ev_run(outer, EVRUN_ONCE);
       ok = p.calls == want;

@@ -94,6 +94,20 @@ static inline void test_nonblock(int fd)
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* n non-blocking iterations. */
+static inline void test_run_nowait(struct ev_loop *loop, int n)
+{
+  for (int i = 0; i < n; i++)
+    ev_run(loop, EVRUN_NOWAIT);
+}
+
+/* Write a string completely (the tests' fds have room for it). */
+static inline void test_put(int fd, const char *s)
+{
+  ssize_t len = (ssize_t)strlen(s);
+  assert_int_equal(write(fd, s, (size_t)len), len);
+}
+
 /* A non-blocking pipe. */
 static inline void make_pipe(int p[2])
 {
