@@ -2,9 +2,10 @@
 # nghttp2.sh - a real, unmodified Debian program on evring (TAP).
 #
 # Debian's nghttpd (HTTP/2 server) and h2load (load generator) are linked against libev.so.4.
-# With LD_LIBRARY_PATH=$BUILD they load evring's library instead. nghttpd runs on the epoll
-# backend (LIBEV_FLAGS=4) and serves a small file; h2load makes 100000 requests over 16
-# connections with 10 concurrent streams each; every request must succeed.
+# With LD_LIBRARY_PATH=$BUILD they load evring's library instead. Both run on the backend
+# EVRING_NGHTTP2_FLAGS selects through LIBEV_FLAGS (default 4, epoll; tests/nghttp2-iouring.sh
+# runs it with 128, io_uring); nghttpd serves a small file; h2load makes 100000 requests over
+# 16 connections with 10 concurrent streams each; every request must succeed.
 #
 # Run by tests/run-one with cwd = repository root and BUILD = build directory.
 # Every process started here is killed by its pid on exit.
@@ -13,6 +14,11 @@ set -u
 BUILD=${BUILD:-build}
 REQUESTS=${EVRING_NGHTTP2_REQUESTS:-100000}
 LIMIT=${EVRING_NGHTTP2_TIMEOUT:-240}
+FLAGS=${EVRING_NGHTTP2_FLAGS:-4}
+case "$FLAGS" in
+  128) kernel_object="anon_inode:[io_uring]"; backend=io_uring ;;
+  *) kernel_object="anon_inode:[eventpoll]"; backend=epoll ;;
+esac
 
 if ! command -v nghttpd >/dev/null 2>&1 || ! command -v h2load >/dev/null 2>&1; then
   echo "1..0 # SKIP nghttpd/h2load not installed (packages nghttp2-server, nghttp2-client)"
@@ -116,7 +122,7 @@ port=
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   p=$(random_port)
   listening "$p" && continue
-  LD_LIBRARY_PATH=$build_abs LD_PRELOAD=$preload LIBEV_FLAGS=4 \
+  LD_LIBRARY_PATH=$build_abs LD_PRELOAD=$preload LIBEV_FLAGS=$FLAGS \
     timeout -k 5 "$LIMIT" nghttpd --no-tls -a 127.0.0.1 -d "$tmp/htdocs" "$p" \
     >"$tmp/nghttpd.log" 2>&1 &
   srv=$!
@@ -146,15 +152,15 @@ check "nghttpd mapped $lib_real" sh -c '
   grep -q " $1\$" "/proc/$2/maps" && ! grep -E "/libev\.so" "/proc/$2/maps" | grep -vq " $1\$"
 ' sh "$lib_real" "$nghttpd_pid"
 
-# 4. LIBEV_FLAGS=4 was honoured: the server's loop runs on an epoll instance.
-check "nghttpd runs on epoll (LIBEV_FLAGS=4)" sh -c '
+# 4. LIBEV_FLAGS was honoured: the server's loop holds the backend's kernel object.
+check "nghttpd runs on $backend (LIBEV_FLAGS=$FLAGS)" sh -c '
   for f in /proc/$1/fd/*; do
-    [ "$(readlink "$f")" = "anon_inode:[eventpoll]" ] && exit 0
+    [ "$(readlink "$f")" = "$2" ] && exit 0
   done
-  exit 1' sh "$nghttpd_pid"
+  exit 1' sh "$nghttpd_pid" "$kernel_object"
 
 # 5. h2load finishes every request.
-LD_LIBRARY_PATH=$build_abs LD_PRELOAD=$preload \
+LD_LIBRARY_PATH=$build_abs LD_PRELOAD=$preload LIBEV_FLAGS=$FLAGS \
   timeout -k 5 "$LIMIT" h2load -n "$REQUESTS" -c 16 -m 10 "http://127.0.0.1:$port/file" \
   >"$tmp/h2load.log" 2>&1 &
 cli=$!
