@@ -10,7 +10,9 @@ OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
 CFLAGS_LIB := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc
 LDFLAGS_LIB := -Wl,-z,now -Wl,--no-undefined
-LIBS    := -luring
+# liburing is linked statically: the library needs nothing but libc at run time, like
+# Debian's libev.so.4, so dropping it into LD_LIBRARY_PATH works without liburing2 installed.
+LIBS    := -Wl,--exclude-libs,ALL -Wl,-Bstatic -luring -Wl,-Bdynamic
 ifneq ($(SAN),)
   CFLAGS_LIB += -fsanitize=$(SAN) -fno-omit-frame-pointer
   LDFLAGS_LIB += -fsanitize=$(SAN)
