@@ -463,7 +463,7 @@ static ev_tstamp block_time(struct ev_loop *loop, int flags)
 
 static void poll_backend(struct ev_loop *loop, int flags)
 {
-  ev_tstamp sleeptime = 0.;
+  ev_tstamp last_poll_end = loop->mn_now; /* still the time taken right after the last wait */
   ev__time_update(loop);
 
   /* Announce the wait before computing it: an ev_async_send from now on writes the eventfd,
@@ -471,12 +471,16 @@ static void poll_backend(struct ev_loop *loop, int flags)
   atomic_store(&loop->pipe_write_wanted, 1);
   ev_tstamp waittime = block_time(loop, flags);
 
+  /* ev_set_io_collect_interval: let events accumulate for what is left of the interval
+   * after the callbacks of the last iteration ran, but never past the next timer. */
   if (loop->io_blocktime > 0. && waittime > 0.) {
-    sleeptime = loop->io_blocktime;
+    ev_tstamp sleeptime = loop->io_blocktime - (loop->mn_now - last_poll_end);
     if (sleeptime > waittime)
       sleeptime = waittime;
-    ev_sleep(sleeptime);
-    waittime -= sleeptime;
+    if (sleeptime > 0.) {
+      ev_sleep(sleeptime);
+      waittime -= sleeptime;
+    }
   }
 
   loop->iteration++;

@@ -128,7 +128,7 @@ void ev_timer_again(struct ev_loop *loop, ev_timer *w)
 {
   ev__clear_pending(loop, (ev_watcher *)w);
   if (w->active) {
-    if (w->repeat > 0.) {
+    if (w->repeat != 0.) {
       w->at = loop->mn_now + w->repeat;
       loop->timers[w->active].at = w->at;
       heap_adjust(loop->timers, EV__HEAP_ROOT + loop->timer_n, w->active);
