@@ -24,7 +24,7 @@ SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
-.PHONY: all check clean abi-diff probe-diff demo setup
+.PHONY: all check clean abi-diff probe-diff demo setup install
 all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
 
 $(BUILD)/obj/%.o: src/%.c
@@ -55,6 +55,17 @@ setup:
 demo: setup
 	$(MAKE) all
 	BUILD=$(BUILD) tools/demo
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 644 $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.a $(DESTDIR)$(LIBDIR)/
+	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so.4
+	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so
+	install -m 644 include/ev.h include/ev++.h include/event.h $(DESTDIR)$(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
 
 abi-diff:
 	$(MAKE) -C ../shared/abi diff EV_H_DIR=$(CURDIR)/include BUILD=/tmp/evring-abi
