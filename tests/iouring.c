@@ -38,6 +38,7 @@
 /* Helpers */
 
 #define OLD_KERNEL "defer_taskrun,coop_taskrun,submit_all,cqe_skip,cancel_any"
+#define OLD_KERNEL_NO_EPOLL_WAIT ("epoll_wait," OLD_KERNEL)
 
 /* Each mask stands for a kernel: 6.15+ (nothing masked), < 6.15 (no EPOLL_WAIT: per-fd
  * polls, which never use DEFER_TASKRUN), ring epoll without SINGLE_ISSUER/DEFER_TASKRUN, and
@@ -47,7 +48,7 @@ static const char *const masks[] = {
   "epoll_wait",
   "defer_taskrun",
   OLD_KERNEL,
-  "epoll_wait," OLD_KERNEL,
+  OLD_KERNEL_NO_EPOLL_WAIT,
 };
 #define NMASKS (int)(sizeof masks / sizeof masks[0])
 
