@@ -15,51 +15,11 @@
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
 
-/* Fork, silence the child's stderr (or send it to `err_fd` when >= 0), run body(arg), exit 0.
- * Returns the wait status. */
-static int run_child(void (*body)(void *), void *arg, int err_fd)
-{
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    struct rlimit core = { 0, 0 };
-    setrlimit(RLIMIT_CORE, &core);
-    int fd = err_fd >= 0 ? err_fd : open("/dev/null", O_WRONLY);
-    if (fd >= 0)
-      dup2(fd, 2);
-    alarm(20);
-    body(arg);
-    _exit(0);
-  }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  return status;
-}
-
-static void describe(int status, char *buf, size_t n)
-{
-  if (WIFSIGNALED(status))
-    snprintf(buf, n, "killed by signal %d", WTERMSIG(status));
-  else
-    snprintf(buf, n, "exit %d", WEXITSTATUS(status));
-}
-
-static void expect_abort(void (*body)(void *), void *arg)
-{
-  int status = run_child(body, arg, -1);
-  char how[64];
-  describe(status, how, sizeof how);
-  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-    fail_msg("child should die of SIGABRT, got %s", how);
-}
-
 static void expect_clean_exit(void (*body)(void *), void *arg)
 {
-  int status = run_child(body, arg, -1);
+  int status = test_run_child(body, arg, -1);
   char how[64];
-  describe(status, how, sizeof how);
+  test_describe_status(status, how, sizeof how);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     fail_msg("child should exit 0, got %s", how);
 }
@@ -120,7 +80,7 @@ static void body_io_negative_fd(void *arg)
 
 static void io_start_with_negative_fd_aborts(void **state)
 {
-  expect_abort(body_io_negative_fd, NULL);
+  test_expect_abort(body_io_negative_fd, NULL);
 }
 
 static void body_io_bad_events(void *arg)
@@ -135,7 +95,7 @@ static void body_io_bad_events(void *arg)
 
 static void io_start_with_event_bits_outside_read_write_aborts(void **state)
 {
-  expect_abort(body_io_bad_events, NULL);
+  test_expect_abort(body_io_bad_events, NULL);
 }
 
 static void body_timer_negative_repeat(void *arg)
@@ -148,7 +108,7 @@ static void body_timer_negative_repeat(void *arg)
 
 static void timer_start_with_negative_repeat_aborts(void **state)
 {
-  expect_abort(body_timer_negative_repeat, NULL);
+  test_expect_abort(body_timer_negative_repeat, NULL);
 }
 
 static void body_timer_again_negative_repeat(void *arg)
@@ -161,7 +121,7 @@ static void body_timer_again_negative_repeat(void *arg)
 
 static void timer_again_with_negative_repeat_aborts(void **state)
 {
-  expect_abort(body_timer_again_negative_repeat, NULL);
+  test_expect_abort(body_timer_again_negative_repeat, NULL);
 }
 
 static void body_periodic_negative_interval(void *arg)
@@ -174,7 +134,7 @@ static void body_periodic_negative_interval(void *arg)
 
 static void periodic_start_with_negative_interval_aborts(void **state)
 {
-  expect_abort(body_periodic_negative_interval, NULL);
+  test_expect_abort(body_periodic_negative_interval, NULL);
 }
 
 static void body_embed(void *arg)
@@ -196,9 +156,9 @@ static void body_embed(void *arg)
 static void embed_start_of_a_select_or_poll_loop_aborts(void **state)
 {
   unsigned int b = EVBACKEND_SELECT;
-  expect_abort(body_embed, &b);
+  test_expect_abort(body_embed, &b);
   b = EVBACKEND_POLL;
-  expect_abort(body_embed, &b);
+  test_expect_abort(body_embed, &b);
 }
 
 static void embed_start_of_an_epoll_loop_does_not_abort(void **state)
@@ -316,9 +276,9 @@ static void syserr_default_is_perror_and_abort(void **state)
   int fd = mkstemp(path);
   assert_true(fd >= 0);
   unlink(path);
-  int status = run_child(body_syserr_default, NULL, fd);
+  int status = test_run_child(body_syserr_default, NULL, fd);
   char how[64], err[512];
-  describe(status, how, sizeof how);
+  test_describe_status(status, how, sizeof how);
   if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
     fail_msg("child should die of SIGABRT, got %s", how);
   ssize_t n = pread(fd, err, sizeof err - 1, 0);
@@ -625,15 +585,15 @@ static void allocation_failure_at_any_call_aborts_and_never_crashes(void **state
 {
   make_pipe(alloc_pipe);
   assert_int_equal(write(alloc_pipe[1], "x", 1), 1);
-  int status = run_child(body_count_allocations, NULL, -1);
+  int status = test_run_child(body_count_allocations, NULL, -1);
   assert_true(WIFEXITED(status));
   long total = WEXITSTATUS(status);
   assert_in_range(total, 1, 199);
   long last = total + 1 > 20 ? total + 1 : 20;
   for (long n = 1; n <= last; n++) {
-    status = run_child(body_fail_at, &n, -1);
+    status = test_run_child(body_fail_at, &n, -1);
     char how[64];
-    describe(status, how, sizeof how);
+    test_describe_status(status, how, sizeof how);
     if (n <= total && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
       fail_msg("allocation %ld of %ld failing: expected SIGABRT, got %s", n, total, how);
     if (n > total && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
@@ -658,7 +618,7 @@ static void allocation_failure_reports_cannot_allocate(void **state)
   int fd = mkstemp(path);
   assert_true(fd >= 0);
   unlink(path);
-  int status = run_child(body_first_alloc_fails, NULL, fd);
+  int status = test_run_child(body_first_alloc_fails, NULL, fd);
   assert_true(WIFSIGNALED(status));
   assert_int_equal(WTERMSIG(status), SIGABRT);
   char err[512];
@@ -752,7 +712,7 @@ static void libev_flags_is_ignored_in_a_setuid_or_setgid_process(void **state)
     return;
   }
   for (int mode = 0; mode < 3; mode++) {
-    int status = run_child(body_libev_flags, &mode, -1);
+    int status = test_run_child(body_libev_flags, &mode, -1);
     assert_true(WIFEXITED(status));
     /* 1: LIBEV_FLAGS=1 gave select; 4: it was ignored and the default backend was used */
     assert_int_equal(WEXITSTATUS(status), mode == 0 ? 1 : 4);

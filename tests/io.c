@@ -1066,26 +1066,10 @@ static void one_wait_syscall_per_iteration(void **state)
     return;
   }
 
-  char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  assert_true(len > 0);
-  exe[len] = 0;
-  char out[] = "/tmp/evring-io-strace-XXXXXX";
-  int ofd = mkstemp(out);
-  assert_true(ofd >= 0);
-  close(ofd);
-
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    setenv("EVRING_IO_SYSCALL_CHILD", "1", 1);
-    execlp("strace", "strace", "-qq", "-o", out, "-e", "trace=all", "-e", "signal=none", exe,
-           (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
+  char out[64];
+  const char *const env[] = { "EVRING_IO_SYSCALL_CHILD", "1", NULL };
+  const char *const flags[] = { "-e", "trace=all", NULL };
+  int status = test_trace_self(out, sizeof out, env, flags);
 
   FILE *f = fopen(out, "r");
   assert_non_null(f);

@@ -726,25 +726,11 @@ static int have_strace(void)
 
 static void count_enters(const char *kind, const char *mask)
 {
-  char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  assert_true(len > 0);
-  exe[len] = 0;
-  char out[] = "/tmp/evring-iouring-strace-XXXXXX";
-  int ofd = mkstemp(out);
-  assert_true(ofd >= 0);
-  close(ofd);
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    setenv("EVRING_IOURING_STRACE_CHILD", kind, 1);
-    setenv("EVRING_IOURING_DISABLE", mask, 1);
-    execlp("strace", "strace", "-qq", "-f", "-o", out, "-e", "signal=none", exe, (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
+  char out[64];
+  const char *const env[] = { "EVRING_IOURING_STRACE_CHILD", kind, "EVRING_IOURING_DISABLE", mask,
+                              NULL };
+  const char *const flags[] = { "-f", NULL };
+  int status = test_trace_self(out, sizeof out, env, flags);
   FILE *f = fopen(out, "r");
   assert_non_null(f);
   char line[4096], others[256] = "";

@@ -130,36 +130,6 @@ static void open_fds(unsigned char *map)
     map[fd] = fcntl(fd, F_GETFD) >= 0;
 }
 
-/* Run body() in a forked child (stderr silenced, no core file) and return its wait status. */
-static int status_of_child(void (*body)(void))
-{
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    struct rlimit no_core = { 0, 0 };
-    setrlimit(RLIMIT_CORE, &no_core);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0)
-      dup2(null, 2);
-    alarm(20);
-    body();
-    _exit(0);
-  }
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  return status;
-}
-
-static void assert_child_aborted(void (*body)(void))
-{
-  int status = status_of_child(body);
-  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-    fail_msg("child did not die of SIGABRT: %s %d", WIFSIGNALED(status) ? "signal" : "exit",
-             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-}
-
 /* Signal callbacks: count calls, remember revents; optionally stop the watcher. */
 static int ncalls, last_rev, stop_in_cb;
 static void count_cb(struct ev_loop *l, ev_signal *w, int rev)
@@ -323,12 +293,12 @@ static void start_signum(int signum)
   ev_signal_init(&w, count_cb, signum);
   ev_signal_start(l, &w);
 }
-static void body_signum_0(void) { start_signum(0); }
-static void body_signum_100(void) { start_signum(100); }
-static void body_signum_65(void) { start_signum(65); }
-static void body_signum_64(void) { start_signum(64); } /* the highest valid one: no abort */
+static void body_signum_0(void *arg) { start_signum(0); }
+static void body_signum_100(void *arg) { start_signum(100); }
+static void body_signum_65(void *arg) { start_signum(65); }
+static void body_signum_64(void *arg) { start_signum(64); } /* the highest valid one: no abort */
 
-static void body_two_loops(void)
+static void body_two_loops(void *arg)
 {
   struct ev_loop *a = test_loop(0), *b = test_loop(0);
   ev_signal wa, wb;
@@ -338,7 +308,7 @@ static void body_two_loops(void)
   ev_signal_start(b, &wb);
 }
 
-static void body_two_loops_default_first(void)
+static void body_two_loops_default_first(void *arg)
 {
   struct ev_loop *a = ev_default_loop(test_backend() | EVFLAG_NOENV), *b = test_loop(0);
   ev_signal wa, wb;
@@ -350,26 +320,26 @@ static void body_two_loops_default_first(void)
 
 static void signum_0_aborts(void **state)
 {
-  assert_child_aborted(body_signum_0);
+  test_expect_abort(body_signum_0, NULL);
 }
 
 static void signum_100_aborts(void **state)
 {
-  assert_child_aborted(body_signum_100);
+  test_expect_abort(body_signum_100, NULL);
 }
 
 static void signum_65_aborts_and_64_is_accepted(void **state)
 {
-  assert_child_aborted(body_signum_65);
-  int status = status_of_child(body_signum_64);
+  test_expect_abort(body_signum_65, NULL);
+  int status = test_run_child(body_signum_64, NULL, -1);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void same_signal_in_two_loops_aborts(void **state)
 {
-  assert_child_aborted(body_two_loops);
-  assert_child_aborted(body_two_loops_default_first);
+  test_expect_abort(body_two_loops, NULL);
+  test_expect_abort(body_two_loops_default_first, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <ev.h>
 
@@ -106,6 +109,85 @@ static inline void test_put(int fd, const char *s)
 {
   ssize_t len = (ssize_t)strlen(s);
   assert_int_equal(write(fd, s, (size_t)len), len);
+}
+
+/* Fork; in the child: no core file, stderr to err_fd (or /dev/null when err_fd < 0), a 20 s
+ * alarm, body(arg), exit 0. Returns the child's wait status. */
+static inline int test_run_child(void (*body)(void *), void *arg, int err_fd)
+{
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit no_core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    int fd = err_fd >= 0 ? err_fd : open("/dev/null", O_WRONLY);
+    if (fd >= 0)
+      dup2(fd, 2);
+    alarm(20);
+    body(arg);
+    _exit(0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+/* "killed by signal N" or "exit N". */
+static inline void test_describe_status(int status, char *buf, size_t n)
+{
+  if (WIFSIGNALED(status))
+    snprintf(buf, n, "killed by signal %d", WTERMSIG(status));
+  else
+    snprintf(buf, n, "exit %d", WEXITSTATUS(status));
+}
+
+/* A usage error: body(arg) must make the library abort (SIGABRT). */
+static inline void test_expect_abort(void (*body)(void *), void *arg)
+{
+  char how[64];
+  int status = test_run_child(body, arg, -1);
+  test_describe_status(status, how, sizeof how);
+  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+    fail_msg("child should die of SIGABRT, got %s", how);
+}
+
+/* Re-run this test program under strace, with the environment variables of `env` (name,
+ * value, name, value, ..., NULL) set in the traced process; `flags` are extra strace options
+ * (NULL-terminated). The trace goes to a new file whose name is written to out[size].
+ * Returns the wait status of strace. */
+static inline int test_trace_self(char *out, size_t size, const char *const *env,
+                                  const char *const *flags)
+{
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  assert_true(len > 0);
+  exe[len] = 0;
+  snprintf(out, size, "/tmp/evring-strace-XXXXXX");
+  int ofd = mkstemp(out);
+  assert_true(ofd >= 0);
+  close(ofd);
+
+  const char *argv[32] = { "strace", "-qq", "-o", out, "-e", "signal=none" };
+  int argc = 6;
+  for (; flags && *flags && argc < 30; flags++)
+    argv[argc++] = *flags;
+  argv[argc++] = exe;
+  argv[argc] = NULL;
+
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    for (; env && env[0] && env[1]; env += 2)
+      setenv(env[0], env[1], 1);
+    execvp("strace", (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
 }
 
 /* A non-blocking pipe. */
