@@ -125,33 +125,6 @@ static rlim_t nofile(void)
   return rl.rlim_cur;
 }
 
-/* Destroy a loop created with EVRING_IOURING_STATS=1 and return the statistics line the
- * backend writes to stderr then. */
-static void destroy_with_stats(struct ev_loop *loop, char *out, size_t size)
-{
-  int p[2];
-  assert_int_equal(pipe2(p, O_NONBLOCK), 0);
-  fflush(stderr);
-  int saved = dup(2);
-  dup2(p[1], 2);
-  ev_loop_destroy(loop);
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  close(p[1]);
-  ssize_t n = read(p[0], out, size - 1);
-  out[n > 0 ? n : 0] = 0;
-  close(p[0]);
-}
-
-static unsigned long stat_field(const char *stats, const char *name)
-{
-  char key[64];
-  snprintf(key, sizeof key, " %s=", name);
-  const char *s = strstr(stats, key);
-  return s ? strtoul(s + strlen(key), NULL, 0) : (unsigned long)-1;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The masks reach the kernel: mode and ring flags as the backend reports them */
 
@@ -165,10 +138,10 @@ static void masks_take_effect(void **state)
     struct ev_loop *loop = test_loop(0);
     test_run_nowait(loop, 1);
     char stats[512];
-    destroy_with_stats(loop, stats, sizeof stats);
+    test_destroy_with_stats(loop, stats, sizeof stats);
     printf("# mask \"%s\": %s", masks[m], stats);
     assert_non_null(strstr(stats, "evring-iouring: mode="));
-    unsigned long flags = stat_field(stats, "ring_flags");
+    unsigned long flags = test_stat_field(stats, "ring_flags");
     if (strstr(masks[m], "epoll_wait"))
       assert_non_null(strstr(stats, "mode=poll"));
     if (strstr(masks[m], "defer_taskrun"))
@@ -331,11 +304,11 @@ static void many_ready(int nready, const char *entries, int check_overflow)
       assert_int_equal(bad, 0);
     }
     char stats[512];
-    destroy_with_stats(loop, stats, sizeof stats);
+    test_destroy_with_stats(loop, stats, sizeof stats);
     if (check_overflow && strstr(masks[m], "epoll_wait")) {
       /* per-fd polls: 2 * nready completions against a CQ of 2 * entries */
       printf("# mask \"%s\": %s", masks[m], stats);
-      assert_true(stat_field(stats, "overflow_rounds") > 0);
+      assert_true(test_stat_field(stats, "overflow_rounds") > 0);
     }
     for (int i = 0; i < nready; i++)
       close(sv[i][0]), close(sv[i][1]);
@@ -361,30 +334,6 @@ static void tiny_ring_cq_overflow_loses_nothing(void **state)
 
 /* ---------------------------------------------------------------------------------------- */
 /* io_uring forbidden by a seccomp filter: the loop falls back to epoll and works */
-
-static int install_filter(long nr, int err)
-{
-#if defined(__x86_64__)
-  const unsigned int arch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-  const unsigned int arch = AUDIT_ARCH_AARCH64;
-#else
-  return -1;
-#endif
-  struct sock_filter code[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned int)err & SECCOMP_RET_DATA)),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-    return -1;
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-}
 
 /* In a child: a pipe watcher on `loop` works (exit status 0, else a step number). */
 static int child_loop_works(struct ev_loop *loop)
@@ -418,7 +367,7 @@ static int seccomp_exec_child(const char *spec)
 {
   long nr = strncmp(spec, "enter", 5) ? SYS_io_uring_setup : SYS_io_uring_enter;
   int err = strstr(spec, "ENOSYS") ? ENOSYS : EPERM;
-  if (install_filter(nr, err))
+  if (test_forbid_syscall(nr, err))
     return 77;
   if (ev_supported_backends() & EVBACKEND_IOURING)
     return 2;
@@ -469,7 +418,7 @@ static int seccomp_fork_child(const char *spec)
 {
   long nr = strncmp(spec, "enter", 5) ? SYS_io_uring_setup : SYS_io_uring_enter;
   int err = strstr(spec, "ENOSYS") ? ENOSYS : EPERM;
-  if (install_filter(nr, err))
+  if (test_forbid_syscall(nr, err))
     return 77;
   struct ev_loop *loop = ev_loop_new(0);
   if (!loop)

@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,6 +200,60 @@ static inline void make_pipe(int p[2])
   assert_int_equal(pipe(p), 0);
   test_nonblock(p[0]);
   test_nonblock(p[1]);
+}
+
+/* From now on this process's system call `nr` fails with `err` (a seccomp filter; use it in a
+ * forked child). 0, or -1 where seccomp filters are not available. */
+static inline int test_forbid_syscall(long nr, int err)
+{
+#if defined(__x86_64__)
+  const unsigned int arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  const unsigned int arch = AUDIT_ARCH_AARCH64;
+#else
+  return -1;
+#endif
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned int)err & SECCOMP_RET_DATA)),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+    return -1;
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Destroy a loop created with EVRING_IOURING_STATS=1 and return the statistics line the
+ * io_uring backend writes to stderr then (empty on other backends). */
+static inline void test_destroy_with_stats(struct ev_loop *loop, char *out, size_t size)
+{
+  int p[2];
+  assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(p[1], 2);
+  ev_loop_destroy(loop);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(p[1]);
+  ssize_t n = read(p[0], out, size - 1);
+  out[n > 0 ? n : 0] = 0;
+  close(p[0]);
+}
+
+/* The number after " name=" in a statistics line, or ULONG_MAX. */
+static inline unsigned long test_stat_field(const char *stats, const char *name)
+{
+  char key[64];
+  snprintf(key, sizeof key, " %s=", name);
+  const char *s = strstr(stats, key);
+  return s ? strtoul(s + strlen(key), NULL, 0) : (unsigned long)-1;
 }
 
 #endif
