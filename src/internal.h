@@ -71,6 +71,11 @@ struct ev_backend_ops {
    * and turn all of them into kernel requests inside poll(). */
   void (*modify)(struct ev_loop *loop, int fd, int oev, int nev);
 
+  /* Optional: the last watcher of fd was stopped, and the program may close the fd before the
+   * next poll(). A backend whose kernel request holds a reference to the file drops it now,
+   * so that the close really closes (as on epoll). modify() follows as usual. */
+  void (*release)(struct ev_loop *loop, int fd);
+
   /* Wait at most timeout seconds (0 = just look) and report readiness with ev__fd_event(),
    * bad descriptors with ev__fd_error(). The backend rounds the timeout itself. */
   void (*poll)(struct ev_loop *loop, ev_tstamp timeout);

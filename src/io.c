@@ -146,6 +146,8 @@ void ev_io_stop(struct ev_loop *loop, ev_io *w)
 
   ev__stop(loop, (ev_watcher *)w);
   ev__fd_change(loop, w->fd, 0);
+  if (!loop->fds[w->fd].head && loop->backend->release)
+    loop->backend->release(loop, w->fd);
 }
 
 void ev__io_start_internal(struct ev_loop *loop, ev_io *w)

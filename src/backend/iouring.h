@@ -1,10 +1,18 @@
-/* iouring.h - private to the io_uring backend (iouring.c, iouring_probe.c). */
+/* iouring.h - private to the io_uring backend.
+ *
+ *   iouring.c        the backend operations, the per-fd reconciliation and the CQ walk
+ *   iouring_ring.c   a ring's lifecycle: setup, replacement, cancellation, thread ownership,
+ *                    entering the kernel
+ *   iouring_epoll.c  ring-driven epoll (IORING_OP_EPOLL_CTL + IORING_OP_EPOLL_WAIT, 6.15+)
+ *   iouring_poll.c   per-fd one-shot IORING_OP_POLL_ADD (older kernels; files epoll refuses)
+ *   iouring_probe.c  what the running kernel offers, and the test knobs */
 #ifndef EVRING_IOURING_H
 #define EVRING_IOURING_H
 
 #include "../internal.h"
 
 #include <liburing.h>
+#include <sys/epoll.h>
 
 /* IORING_OP_EPOLL_WAIT (Linux 6.15) is newer than liburing 2.3 and Debian 12's uapi headers:
  * its number in include/uapi/linux/io_uring.h, checked with io_uring_get_probe before use. */
@@ -30,6 +38,7 @@ struct ev__iouring_caps {
   unsigned int features;   /* io_uring_params.features */
   unsigned int setup_ok;   /* IORING_SETUP_* flags the kernel accepted one by one */
   int epoll_ops;           /* IORING_OP_EPOLL_CTL and IORING_OP_EPOLL_WAIT */
+  int cancel_any;          /* IORING_ASYNC_CANCEL_ANY (5.19) */
 };
 
 const struct ev__iouring_caps *ev__iouring_caps(void);
@@ -39,5 +48,141 @@ unsigned int ev__iouring_disabled(void);
 
 /* A numeric environment knob (EVRING_IOURING_ENTRIES, ...): def when unset or untrusted. */
 long ev__iouring_env_long(const char *name, long def);
+
+/* ------------------------------------------------------------------------------------------ */
+
+enum { EV__IOU_MODE_EPOLL = 1, EV__IOU_MODE_POLL = 2 };
+
+/* struct ev_fd.eflags; emask is the mask the kernel has (registered or armed). */
+#define EV__IOU_DIRTY 0x01 /* on st->dirty: reconciled with the kernel before the next wait */
+#define EV__IOU_RENEW 0x02 /* the fd number may refer to another file now */
+#define EV__IOU_REG 0x04   /* ring epoll: in the epoll set */
+#define EV__IOU_POLL 0x08  /* ring epoll: epoll refused the file, it is polled per fd */
+#define EV__IOU_ARMED 0x10 /* a POLL_ADD tagged egen is in the kernel */
+#define EV__IOU_FRESH 0x20 /* armed since the last sweep */
+#define EV__IOU_TRIM 0x40  /* ring epoll: an unwanted event came, shrink the registration */
+
+/* user_data: kind in bits 60..63, generation in bits 32..59, fd in bits 0..31. Never all ones
+ * (liburing's LIBURING_UDATA_TIMEOUT). */
+enum {
+  EV__IOU_K_POLL = 1,
+  EV__IOU_K_REMOVE,
+  EV__IOU_K_ADD,
+  EV__IOU_K_ADD_EXISTING,
+  EV__IOU_K_MOD,
+  EV__IOU_K_DEL,
+  EV__IOU_K_WAIT,
+  EV__IOU_K_CANCEL,
+};
+#define EV__IOU_GEN_MASK 0x0fffffffu
+
+static inline uint64_t ev__iou_tag(unsigned int kind, uint32_t gen, int fd)
+{
+  return (uint64_t)kind << 60 | (uint64_t)(gen & EV__IOU_GEN_MASK) << 32 | (uint32_t)fd;
+}
+
+/* What ev__iou_process() does with readiness: drop it (the ring is going away), report it, or
+ * re-check it (completions that arrived before this iteration's enter may be stale). */
+enum { EV__IOU_DRAIN, EV__IOU_DISPATCH, EV__IOU_RECHECK };
+
+#define EV__IOU_RING_MIN 128u
+#define EV__IOU_RING_MAX 32768u /* the kernel's SQ maximum; the CQ gets twice as many */
+
+struct iouring {
+  struct io_uring ring;
+  unsigned int ring_flags; /* IORING_SETUP_* the current ring got */
+  unsigned int sq_size;
+  int need_enable;         /* created R_DISABLED: enabled by the thread that polls first */
+  pid_t pid;               /* process that set the ring up: only it may submit to it */
+  /* Registered by the loop's thread when it first polls (a syscall per ring, not per
+   * iteration): the ring fd (each enter skips an fget/fput of the ring) and, in ring epoll
+   * mode, the epoll fd as fixed file 0 for EPOLL_WAIT. */
+  int need_register;
+  int fixed_ep;            /* EPOLL_WAIT uses fixed file 0, which is st->epfd's file */
+  unsigned long reg_thread; /* ev__iou_thread_id() of the thread whose table holds the ring */
+
+  unsigned int off;        /* EVRING_IOURING_DISABLE, plus what this loop learned */
+  unsigned int fixed_size; /* EVRING_IOURING_ENTRIES: this size, never grown */
+  unsigned char skip;      /* IOSQE_CQE_SKIP_SUCCESS where the kernel has it */
+  int mode;
+
+  /* growth: the CQ overflowed (grow), or the kernel refused a bigger ring (retry later) */
+  int grow;
+  unsigned int refused_size;
+  ev_tstamp retry_at, retry_delay;
+
+  int *dirty;
+  int dirty_n, dirty_cap;
+  int nfds;  /* fds with a wanted mask */
+  int armed; /* POLL_ADD requests in the kernel */
+  int failures; /* io_uring_enter failures in a row */
+  unsigned int reported; /* events and errors handed to the loop */
+
+  /* ring-driven epoll */
+  int epfd;
+  struct epoll_event *evs; /* EPOLL_WAIT's buffer: the kernel writes it while one is armed */
+  int evs_cap, evs_full;
+  int wait_inflight, wait_errors;
+  uint32_t wait_gen;
+  struct epoll_event *ctl; /* EPOLL_CTL arguments, one per SQE slot */
+  int ctl_cap;
+  /* Per fd: wait_gen when its last EPOLL_CTL was queued. An EPOLL_WAIT armed before that may
+   * have collected the fd's events under the previous generation (on rings without
+   * DEFER_TASKRUN it completes whenever the task returns to user space). */
+  uint32_t *ctl_seq;
+  int ctl_seq_cap;
+  int rebuild; /* an event of a registration we cannot address: new epoll set */
+  int fixup;   /* an EPOLL_CTL was refused and needs another request */
+  void **retired; /* buffers a ring we could not cancel may still write: freed at destroy */
+  int retired_n, retired_cap;
+
+  /* per-fd polls pin their file: a sweep renews the ones armed for a whole period, so that
+   * an fd closed without stopping its watcher is let go */
+  ev_tstamp sweep_interval, next_sweep;
+
+  struct {
+    unsigned long enters, sqes, cqes, overflow_rounds, recreates, refusals, rebuilds, sweeps,
+      errors;
+  } stats;
+};
+
+/* iouring.c */
+void ev__iou_mark_dirty(struct ev_loop *loop, struct iouring *st, int fd);
+unsigned int ev__iou_process(struct ev_loop *loop, struct iouring *st, int dispatch);
+void ev__iou_bad_fd(struct ev_loop *loop, struct iouring *st, int fd, int dispatch);
+
+/* iouring_ring.c */
+int ev__iou_ring_first(struct iouring *st, unsigned int entries);
+int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int entries,
+                         int usable);
+int ev__iou_ring_start(struct ev_loop *loop, struct iouring *st);
+void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st);
+void ev__iou_ring_exit(struct iouring *st);
+void ev__iou_ring_claim(struct iouring *st);
+unsigned long ev__iou_thread_id(void);
+struct io_uring_sqe *ev__iou_sqe(struct ev_loop *loop, struct iouring *st);
+int ev__iou_enter(struct iouring *st, ev_tstamp timeout);
+int ev__iou_enter_nowait(struct iouring *st);
+int ev__iou_submit_now(struct iouring *st);
+void ev__iou_evs_abandon(struct iouring *st);
+
+/* iouring_poll.c */
+int ev__iou_poll_arm(struct ev_loop *loop, struct iouring *st, int fd, int want);
+int ev__iou_poll_remove(struct ev_loop *loop, struct iouring *st, int fd);
+void ev__iou_poll_done(struct ev_loop *loop, struct iouring *st, int fd, uint32_t gen, int res,
+                       int dispatch);
+void ev__iou_polls_lost(struct ev_loop *loop, struct iouring *st);
+ev_tstamp ev__iou_poll_sweep(struct ev_loop *loop, struct iouring *st, ev_tstamp timeout);
+
+/* iouring_epoll.c */
+int ev__iou_epoll_flush(struct ev_loop *loop, struct iouring *st, int fd, int want);
+void ev__iou_epoll_ctl_done(struct ev_loop *loop, struct iouring *st, unsigned int kind, int fd,
+                            uint32_t gen, int res, int dispatch);
+void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t gen, int res,
+                             int dispatch);
+void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st);
+void ev__iou_epoll_rebuild(struct ev_loop *loop, struct iouring *st);
+void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st);
+int ev__iou_epoll_renew_set(struct ev_loop *loop, struct iouring *st);
 
 #endif
