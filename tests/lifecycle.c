@@ -226,27 +226,6 @@ static void stopped_then_closed_pipe_is_gone_at_once(void **state)
   close(pp[1]);
 }
 
-static void stopped_then_closed_socket_hangup_reported_next_iteration(void **state)
-{
-  struct ev_loop *loop = test_loop(0);
-  int sv[2];
-  sockpair(sv);
-  struct rec a, b;
-  ev_io_init(&a.io, rec_cb, sv[0], EV_READ);
-  ev_io_init(&b.io, rec_cb, sv[1], EV_READ);
-  a.calls = b.calls = 0;
-  ev_io_start(loop, &a.io);
-  ev_io_start(loop, &b.io);
-  test_run_nowait(loop, 2);
-  ev_io_stop(loop, &a.io);
-  close(sv[0]);
-  ev_run(loop, EVRUN_NOWAIT);
-  assert_int_equal(b.calls, 1);
-  ev_io_stop(loop, &b.io);
-  ev_loop_destroy(loop);
-  close(sv[1]);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* A forked child that keeps the loop's kernel objects open (no exec, no ev_loop_fork) does
  * not keep the parent's closed sockets alive, whether the parent's loop replaced them (a
@@ -447,7 +426,6 @@ int main(void)
     cmocka_unit_test(refused_growth_is_not_retried_every_iteration),
     cmocka_unit_test(fork_in_owner_then_stop_and_close_peer_sees_eof),
     cmocka_unit_test(stopped_then_closed_pipe_is_gone_at_once),
-    cmocka_unit_test(stopped_then_closed_socket_hangup_reported_next_iteration),
     cmocka_unit_test(forked_child_does_not_pin_closed_sockets),
     cmocka_unit_test(loops_on_recycled_thread_ids_keep_their_own_events),
     cmocka_unit_test(reused_fd_with_new_mask_reported_in_same_iteration),
