@@ -35,6 +35,14 @@ static void rec_cb(struct ev_loop *loop, ev_io *w, int revents)
   r->revents |= revents;
 }
 
+/* Initialise and start a recording watcher. */
+static void rec_start(struct ev_loop *loop, struct rec *r, int fd, int events)
+{
+  ev_io_init(&r->io, rec_cb, fd, events);
+  r->calls = r->revents = 0;
+  ev_io_start(loop, &r->io);
+}
+
 static void sockpair(int sv[2])
 {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
@@ -69,23 +77,31 @@ struct grow {
   int refuse_errno; /* 0: RLIMIT_NOFILE exhausted; else io_uring_setup answers this */
 };
 
-static void grow_body(void *arg)
-{
-  const struct grow *g = arg;
-  struct rlimit rl = {256, 256};
-  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+static int pipes[GROW_PIPES][2];
+static struct rec recs[GROW_PIPES];
 
+/* A loop (in a child) with one pipe watched and polled once: its kernel objects are sized
+ * for a small set. The other pipes are made, not yet watched. */
+static struct ev_loop *small_set(void)
+{
   struct ev_loop *loop = ev_loop_new(test_backend() | EVFLAG_NOENV);
   CHECK(loop && ev_backend(loop) == test_backend());
-  static int pipes[GROW_PIPES][2];
-  static struct rec recs[GROW_PIPES];
   for (int i = 0; i < GROW_PIPES; i++) {
     CHECK(pipe2(pipes[i], O_NONBLOCK | O_CLOEXEC) == 0);
     ev_io_init(&recs[i].io, rec_cb, pipes[i][0], EV_READ);
   }
   ev_io_start(loop, &recs[0].io);
   ev_run(loop, EVRUN_NOWAIT);
+  return loop;
+}
 
+static void grow_body(void *arg)
+{
+  const struct grow *g = arg;
+  struct rlimit rl = {256, 256};
+  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+
+  struct ev_loop *loop = small_set();
   if (g->refuse_errno)
     CHECK(test_forbid_syscall(SYS_io_uring_setup, g->refuse_errno) == 0);
   else
@@ -138,16 +154,7 @@ static void grown_set_refused_by_kernel_loses_nothing(void **state)
  * and one request each, not a new attempt at a bigger ring every time. */
 static void refused_growth_body(void *arg)
 {
-  struct ev_loop *loop = ev_loop_new(test_backend() | EVFLAG_NOENV);
-  CHECK(loop);
-  static int pipes[GROW_PIPES][2];
-  static struct rec recs[GROW_PIPES];
-  for (int i = 0; i < GROW_PIPES; i++) {
-    CHECK(pipe2(pipes[i], O_NONBLOCK | O_CLOEXEC) == 0);
-    ev_io_init(&recs[i].io, rec_cb, pipes[i][0], EV_READ);
-  }
-  ev_io_start(loop, &recs[0].io);
-  ev_run(loop, EVRUN_NOWAIT);
+  struct ev_loop *loop = small_set();
   CHECK(test_forbid_syscall(SYS_io_uring_setup, ENOMEM) == 0);
   for (int i = 1; i < GROW_PIPES; i++)
     ev_io_start(loop, &recs[i].io);
@@ -183,11 +190,8 @@ static void fork_in_owner_then_stop_and_close_peer_sees_eof(void **state)
   sockpair(sv);
   make_pipe(pp);
   struct rec s, p;
-  ev_io_init(&s.io, rec_cb, sv[0], EV_READ);
-  ev_io_init(&p.io, rec_cb, pp[0], EV_READ);
-  s.calls = p.calls = 0;
-  ev_io_start(loop, &s.io);
-  ev_io_start(loop, &p.io);
+  rec_start(loop, &s, sv[0], EV_READ);
+  rec_start(loop, &p, pp[0], EV_READ);
   test_run_nowait(loop, 2);
   ev_loop_fork(loop);
   test_run_nowait(loop, 2);
@@ -213,9 +217,7 @@ static void stopped_then_closed_pipe_is_gone_at_once(void **state)
   int pp[2];
   make_pipe(pp);
   struct rec r;
-  ev_io_init(&r.io, rec_cb, pp[0], EV_READ);
-  r.calls = 0;
-  ev_io_start(loop, &r.io);
+  rec_start(loop, &r, pp[0], EV_READ);
   test_run_nowait(loop, 2);
   ev_io_stop(loop, &r.io);
   close(pp[0]);
@@ -253,15 +255,11 @@ static void forked_child_does_not_pin_closed_sockets(void **state)
   sockpair(s1);
   sockpair(s2);
   struct rec a, b;
-  ev_io_init(&a.io, rec_cb, s1[0], EV_READ);
-  ev_io_init(&b.io, rec_cb, s2[0], EV_READ);
-  ev_io_start(loop, &a.io);
-  ev_io_start(loop, &b.io);
+  rec_start(loop, &a, s1[0], EV_READ);
+  rec_start(loop, &b, s2[0], EV_READ);
   test_run_nowait(loop, 2);
 
   /* Grow the set well past what the loop started with. */
-  static int pipes[GROW_PIPES][2];
-  static struct rec recs[GROW_PIPES];
   for (int i = 0; i < GROW_PIPES; i++) {
     assert_int_equal(pipe2(pipes[i], O_NONBLOCK | O_CLOEXEC), 0);
     ev_io_init(&recs[i].io, rec_cb, pipes[i][0], EV_READ);
@@ -386,11 +384,8 @@ static void reused_fd_with_new_mask_reported_in_same_iteration(void **state)
     sockpair(a);
     make_pipe(pp);
     struct rec x, y;
-    ev_io_init(&x.io, rec_cb, a[0], EV_READ);
-    ev_io_init(&y.io, rec_cb, pp[0], EV_READ);
-    x.calls = y.calls = 0;
-    ev_io_start(loop, &x.io);
-    ev_io_start(loop, &y.io);
+    rec_start(loop, &x, a[0], EV_READ);
+    rec_start(loop, &y, pp[0], EV_READ);
     test_run_nowait(loop, 2);
     int num = a[0];
     ev_io_stop(loop, &x.io);
@@ -403,8 +398,7 @@ static void reused_fd_with_new_mask_reported_in_same_iteration(void **state)
       b[0] = num;
     }
     test_put(pp[1], "y"); /* another fd ready in the same iteration */
-    ev_io_set(&x.io, num, EV_WRITE);
-    ev_io_start(loop, &x.io);
+    rec_start(loop, &x, num, EV_WRITE);
     ev_run(loop, EVRUN_NOWAIT);
     if (x.calls != 1 || y.calls != 1)
       printf("# round %d: reused fd %d called %d times, ready pipe %d times\n", round, num,

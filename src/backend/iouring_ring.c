@@ -176,8 +176,12 @@ int ev__iou_ring_start(struct ev_loop *loop, struct iouring *st)
 /* ------------------------------------------------------------------------------------------ */
 /* Cancellation and replacement                                                               */
 
-/* A free SQE while cancelling: completions are drained, never reported. */
-static struct io_uring_sqe *cancel_sqe(struct ev_loop *loop, struct iouring *st)
+/* A free SQE. When the SQ is full (a ring at the kernel's maximum, fixed by
+ * EVRING_IOURING_ENTRIES, or not grown because the kernel refused) what is queued goes to
+ * the kernel first, and the completions that makes room for are handled as `dispatch` says
+ * (-EBUSY: the kernel takes more only once the CQ is drained). NULL if it will not take
+ * anything now. */
+static struct io_uring_sqe *free_sqe(struct ev_loop *loop, struct iouring *st, int dispatch)
 {
   struct io_uring_sqe *sqe;
   for (int tries = 0; !(sqe = io_uring_get_sqe(&st->ring)); tries++) {
@@ -185,11 +189,17 @@ static struct io_uring_sqe *cancel_sqe(struct ev_loop *loop, struct iouring *st)
       return NULL;
     st->stats.enters++;
     int r = io_uring_submit_and_get_events(&st->ring);
-    ev__iou_process(loop, st, EV__IOU_DRAIN);
+    ev__iou_process(loop, st, dispatch);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
       return NULL;
   }
+  st->stats.sqes++;
   return sqe;
+}
+
+struct io_uring_sqe *ev__iou_sqe(struct ev_loop *loop, struct iouring *st)
+{
+  return free_sqe(loop, st, EV__IOU_DISPATCH);
 }
 
 /* A ring we drop may still hold requests: a forked child that keeps its fd open keeps them
@@ -206,19 +216,19 @@ void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
   ev__iou_ring_claim(st);
   struct io_uring_sqe *sqe;
   if (ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY)) {
-    if (!(sqe = cancel_sqe(loop, st)))
+    if (!(sqe = free_sqe(loop, st, EV__IOU_DRAIN)))
       return;
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     sqe->user_data = ev__iou_tag(EV__IOU_K_CANCEL, 0, 0);
   } else {
     for (int fd = 0; fd < loop->fd_cap && st->armed; fd++) {
       struct ev_fd *f = &loop->fds[fd];
-      if (!(f->eflags & EV__IOU_ARMED) || !(sqe = cancel_sqe(loop, st)))
+      if (!(f->eflags & EV__IOU_ARMED) || !(sqe = free_sqe(loop, st, EV__IOU_DRAIN)))
         continue;
       io_uring_prep_poll_remove(sqe, ev__iou_tag(EV__IOU_K_POLL, f->egen, fd));
       sqe->user_data = ev__iou_tag(EV__IOU_K_CANCEL, 0, fd);
     }
-    if (st->wait_inflight && (sqe = cancel_sqe(loop, st))) {
+    if (st->wait_inflight && (sqe = free_sqe(loop, st, EV__IOU_DRAIN))) {
       io_uring_prep_cancel64(sqe, ev__iou_tag(EV__IOU_K_WAIT, st->wait_gen, 0), 0);
       sqe->user_data = ev__iou_tag(EV__IOU_K_CANCEL, 0, 0);
     }
@@ -311,26 +321,6 @@ int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int 
 
 /* ------------------------------------------------------------------------------------------ */
 /* Entering the kernel                                                                        */
-
-/* A free SQE. When the SQ is full (a ring at the kernel's maximum, fixed by
- * EVRING_IOURING_ENTRIES, or not grown because the kernel refused) what is queued goes to
- * the kernel first. NULL if it will not take anything now. */
-struct io_uring_sqe *ev__iou_sqe(struct ev_loop *loop, struct iouring *st)
-{
-  struct io_uring_sqe *sqe;
-  for (int tries = 0; !(sqe = io_uring_get_sqe(&st->ring)); tries++) {
-    if (tries == 4)
-      return NULL;
-    st->stats.enters++;
-    int r = io_uring_submit_and_get_events(&st->ring);
-    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-      return NULL;
-    /* -EBUSY: the CQ must be drained before the kernel takes more */
-    ev__iou_process(loop, st, EV__IOU_DISPATCH);
-  }
-  st->stats.sqes++;
-  return sqe;
-}
 
 /* Submit and take every completion there is, without waiting. On DEFER_TASKRUN rings one
  * enter runs at most max(20, min_complete) items of local work (6.13+): asking for as many
