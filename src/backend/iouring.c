@@ -8,7 +8,9 @@
  *
  * An iteration makes one io_uring_enter (none when completions are waiting and nothing is
  * queued), and more only to drain what the kernel still holds (CQ overflow, DEFER_TASKRUN work
- * beyond its per-enter limit) and to answer a refused EPOLL_CTL within the iteration.
+ * beyond its per-enter limit) and to answer a refused EPOLL_CTL within the iteration. Outside
+ * the wait, ev_io_stop of an fd's last watcher submits the removal of its armed poll at once
+ * (iouring_release).
  *
  * The kernel's answers: a short submission leaves the rest queued for the next enter;
  * -EBUSY/-EAGAIN/-EINTR/-ETIME end the wait; CQ overflow (NODROP) is drained within the
