@@ -7,6 +7,7 @@
  *   evbench pingpong -n PAIRS -a CHAINS [-b BACKEND] [-w WARMUP] [-d DURATION]
  *   evbench churn    -k FDS              [-b BACKEND] [-w WARMUP] [-d DURATION] [--set]
  *   evbench rereg    -n WATCHERS         [-b BACKEND] [-w WARMUP] [-d DURATION]
+ *   evbench start    -n WATCHERS         [-b BACKEND] [-w WARMUP] [-d DURATION]
  *   evbench timers   -n TIMERS -s SPREAD [-b BACKEND]
  *
  * BACKEND: epoll, iouring, poll, select or a number (libev backend flags). Without -b the
@@ -368,6 +369,62 @@ static int bench_rereg(int n, double warmup, double duration)
     return 0;
 }
 
+/* ---- 3b. first start ------------------------------------------------------------------
+ * N idle watchers on N/2 socketpairs (both ends), started on a new loop and registered by
+ * its first iteration: a server taking on N connections at once. Each round creates a loop,
+ * and the time from the first ev_io_start to the end of the first ev_run(EVRUN_NOWAIT) is
+ * measured; stopping and destroying happen outside the measured time. */
+
+static int bench_start(int n, double warmup, double duration)
+{
+    ev_io *ios = calloc((size_t)n, sizeof *ios);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    if (!ios || !fds)
+        die("calloc");
+    for (int i = 0; i < n; i += 2) {
+        int sv[2];
+        make_pair(sv);
+        fds[i] = sv[0];
+        if (i + 1 < n)
+            fds[i + 1] = sv[1];
+    }
+    ev_loop_destroy(loop);
+    uint64_t rounds = 0, measured = 0, t_warm = now_ns() + (uint64_t)(warmup * 1e9), t_end = 0;
+    int measuring = 0;
+    for (;;) {
+        loop = ev_loop_new(backend_flags | EVFLAG_NOENV);
+        if (!loop)
+            die("ev_loop_new");
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < n; i++) {
+            ev_io_init(&ios[i], idle_cb, fds[i], EV_READ);
+            ev_io_start(loop, &ios[i]);
+        }
+        ev_run(loop, EVRUN_NOWAIT);
+        uint64_t t1 = now_ns();
+        for (int i = 0; i < n; i++)
+            ev_io_stop(loop, &ios[i]);
+        if (measuring) {
+            rounds++;
+            measured += t1 - t0;
+            n_events += (uint64_t)n;
+            if (t1 >= t_end && rounds >= 3)
+                break;
+        } else if (t1 >= t_warm) {
+            measuring = 1;
+            phase_begin();
+            t_end = m0.wall + (uint64_t)(duration * 1e9);
+        }
+        ev_loop_destroy(loop);
+    }
+    phase_end();
+    char extra[96];
+    snprintf(extra, sizeof extra, "watchers=%d rounds=%llu ns_per_round=%.1f", n,
+             (unsigned long long)rounds, (double)measured / (double)rounds);
+    print_result("start", extra);
+    return 0;
+}
+
 /* ---- 4. timers ---------------------------------------------------------------------------
  * T one-shot ev_timers with timeouts spread uniformly over S seconds (grid S*(i+1)/T),
  * started in a fixed pseudo-random order. Measured: from the first start until the last
@@ -420,7 +477,7 @@ static int bench_timers(int t, double spread)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: evbench info|pingpong|churn|rereg|timers [-b BACKEND] [-n N] [-a CHAINS]\n"
+            "usage: evbench info|pingpong|churn|rereg|start|timers [-b BACKEND] [-n N] [-a CHAINS]\n"
             "               [-k FDS] [-w WARMUP_S] [-d DURATION_S] [-s SPREAD_S] [--set]\n");
     exit(2);
 }
@@ -474,6 +531,8 @@ int main(int argc, char **argv)
         return bench_churn(k, warmup, duration);
     if (!strcmp(mode, "rereg"))
         return bench_rereg(n < 0 ? 10000 : n, warmup, duration);
+    if (!strcmp(mode, "start"))
+        return bench_start(n < 0 ? 19900 : n, warmup, duration);
     if (!strcmp(mode, "timers"))
         return bench_timers(n < 0 ? 100000 : n, spread);
     usage();

@@ -282,14 +282,16 @@ static unsigned int ring_size_for(int nfds)
   return size;
 }
 
-/* A bigger ring when the watched set outgrew this one or the CQ overflowed. A refusal leaves
+/* A bigger ring when the CQ overflowed, or in poll mode when the watched set outgrew it. A refusal leaves
  * the current ring in place and is not asked again before a delay that doubles with each
  * refusal (1 s to 64 s), nor for the refused size or more before that. */
 static void grow(struct ev_loop *loop, struct iouring *st)
 {
   if (st->fixed_size)
     return;
-  unsigned int want = ring_size_for(st->nfds);
+  /* Per-fd polls want an SQE and a CQE each; ring epoll's requests carry no completion
+   * unless refused, and a batch bigger than the SQ goes to the kernel in parts. */
+  unsigned int want = st->mode == EV__IOU_MODE_POLL ? ring_size_for(st->nfds) : st->sq_size;
   if (st->grow && st->sq_size < EV__IOU_RING_MAX)
     want = want > st->sq_size * 2 ? want : st->sq_size * 2;
   st->grow = 0;
