@@ -413,6 +413,46 @@ static void several_watchers_on_one_signal_all_called(void **state)
   signal_reset(SIGUSR1);
 }
 
+/* Two different signals caught in one iteration: the lower signal number runs first (libev's
+ * order with signal handlers). With EVFLAG_SIGNALFD libev runs them the other way round
+ * (it feeds them in the order the signalfd returns them, lowest first, and the pending
+ * queue is last-in first-out). */
+static void two_signals_order(unsigned int flags, int first, int second)
+{
+  signal_reset(SIGUSR1);
+  signal_reset(SIGUSR2);
+  norder = 0;
+  struct ev_loop *l = test_loop(flags);
+  ev_signal w1, w2;
+  ev_signal_init(&w2, order_cb, SIGUSR2);
+  w2.data = (void *)(intptr_t)SIGUSR2;
+  ev_signal_start(l, &w2);
+  ev_signal_init(&w1, order_cb, SIGUSR1);
+  w1.data = (void *)(intptr_t)SIGUSR1;
+  ev_signal_start(l, &w1);
+  raise(SIGUSR2);
+  raise(SIGUSR1);
+  ev_run(l, EVRUN_NOWAIT);
+  ev_signal_stop(l, &w1);
+  ev_signal_stop(l, &w2);
+  ev_loop_destroy(l);
+  signal_reset(SIGUSR1);
+  signal_reset(SIGUSR2);
+  assert_int_equal(norder, 2);
+  assert_int_equal(order[0], first);
+  assert_int_equal(order[1], second);
+}
+
+static void two_signals_in_one_iteration_run_lowest_number_first(void **state)
+{
+  two_signals_order(0, SIGUSR1, SIGUSR2);
+}
+
+static void signalfd_two_signals_in_one_iteration_run_highest_number_first(void **state)
+{
+  two_signals_order(EVFLAG_SIGNALFD, SIGUSR2, SIGUSR1);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* ev_feed_signal, ev_feed_signal_event                                                       */
 
@@ -740,6 +780,8 @@ int main(void)
     cmocka_unit_test(same_signal_in_two_loops_aborts),
     cmocka_unit_test(stop_of_last_watcher_resets_disposition_to_sig_dfl),
     cmocka_unit_test(several_watchers_on_one_signal_all_called),
+    cmocka_unit_test(two_signals_in_one_iteration_run_lowest_number_first),
+    cmocka_unit_test(signalfd_two_signals_in_one_iteration_run_highest_number_first),
     cmocka_unit_test(feed_signal_from_another_thread_delivers),
     cmocka_unit_test(feed_signal_from_a_signal_handler_delivers),
     cmocka_unit_test(feed_signal_event_makes_the_watchers_pending),
