@@ -483,8 +483,14 @@ static void poll_backend(struct ev_loop *loop, int flags)
     }
   }
 
+  /* The wait belongs to the iteration it counts; the release/acquire callbacks bracket the
+   * wait alone (not the collect sleep above), so they see the new count, as in libev. */
   loop->iteration++;
+  if (loop->release_cb)
+    loop->release_cb(loop);
   loop->backend->poll(loop, waittime);
+  if (loop->acquire_cb)
+    loop->acquire_cb(loop);
 
   atomic_store(&loop->pipe_write_wanted, 0);
   if (atomic_load(&loop->pipe_write_skipped))
@@ -523,11 +529,7 @@ int ev_run(struct ev_loop *loop, int flags)
 
     ev__fd_reify(loop);
 
-    if (loop->release_cb)
-      loop->release_cb(loop);
     poll_backend(loop, flags);
-    if (loop->acquire_cb)
-      loop->acquire_cb(loop);
 
     ev__timers_reify(loop);
     ev__periodics_reify(loop);

@@ -452,6 +452,28 @@ static void loop_release_cb_brackets_each_poll(void **state)
   ev_loop_destroy(l);
 }
 
+/* The release and acquire callbacks bracket the backend's wait, which belongs to the iteration
+ * it counts: inside both, ev_iteration() already includes it (as in libev). */
+static unsigned int rel_iter, acq_iter;
+static void iter_release(struct ev_loop *l) { rel_iter = ev_iteration(l); }
+static void iter_acquire(struct ev_loop *l) { acq_iter = ev_iteration(l); }
+
+static void loop_release_cb_sees_the_iteration_of_its_poll(void **state)
+{
+  struct ev_loop *l = test_loop(0);
+  ev_set_loop_release_cb(l, iter_release, iter_acquire);
+  rel_iter = acq_iter = 99;
+  ev_run(l, EVRUN_NOWAIT);
+  assert_int_equal(ev_iteration(l), 1);
+  assert_int_equal(rel_iter, 1);
+  assert_int_equal(acq_iter, 1);
+  ev_run(l, EVRUN_NOWAIT);
+  assert_int_equal(rel_iter, 2);
+  assert_int_equal(acq_iter, 2);
+  ev_set_loop_release_cb(l, 0, 0);
+  ev_loop_destroy(l);
+}
+
 static void userdata_defaults_to_null_and_roundtrips(void **state)
 {
   struct ev_loop *l = test_loop(0);
@@ -1309,6 +1331,7 @@ int main(void)
     cmocka_unit_test(suspend_does_not_count_against_timers),
     cmocka_unit_test(invoke_pending_cb_called_on_entry_and_each_iteration),
     cmocka_unit_test(loop_release_cb_brackets_each_poll),
+    cmocka_unit_test(loop_release_cb_sees_the_iteration_of_its_poll),
     cmocka_unit_test(userdata_defaults_to_null_and_roundtrips),
     cmocka_unit_test(pending_count_counts_slots_until_the_next_invocation_pass),
     cmocka_unit_test(pending_count_in_callback_excludes_invoked_watchers),
