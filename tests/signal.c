@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -766,6 +767,27 @@ static void signal_watcher_keeps_the_loop_alive(void **state)
   signal_reset(SIGUSR1);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* ev_sleep                                                                                   */
+
+static void empty_handler(int signum) { (void)signum; }
+
+/* libev sleeps once: a caught signal ends ev_sleep early (nanosleep's EINTR). */
+static void ev_sleep_returns_early_when_a_signal_is_caught(void **state)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = empty_handler;
+  assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+  struct itimerval it = { { 0, 0 }, { 0, 100000 } };
+  assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+  double t0 = mono();
+  ev_sleep(5.);
+  double slept = mono() - t0;
+  signal(SIGALRM, SIG_DFL);
+  assert_between(slept, 0.05, 4.);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -792,6 +814,7 @@ int main(void)
     cmocka_unit_test(signal_from_another_process_wakes_the_blocked_loop),
     cmocka_unit_test(signal_from_another_thread_wakes_the_blocked_loop),
     cmocka_unit_test(signal_watcher_keeps_the_loop_alive),
+    cmocka_unit_test(ev_sleep_returns_early_when_a_signal_is_caught),
   };
   return TEST_MAIN("signal", tests);
 }
