@@ -8,6 +8,11 @@
 
 EV__EXPORT struct ev_loop *ev_default_loop_ptr;
 
+/* The default loop lives in static storage, as in libev: clients (gevent) still call
+ * ev_userdata() and stop watchers on it after ev_loop_destroy, and expect the next
+ * ev_default_loop() to return the same address. */
+static struct ev_loop default_loop_storage;
+
 /* Tried in this order when several backends are allowed; the first that initialises wins. */
 static const struct ev_backend_ops *const backends[] = {
   &ev__backend_iouring,
@@ -149,21 +154,47 @@ struct ev_loop *ev_loop_new(unsigned int flags)
   return loop;
 }
 
+/* What a destroyed default loop keeps for its next life: the userdata and the iteration
+ * count (libev does not reset them either). */
+static void default_loop_reset(struct ev_loop *loop)
+{
+  void *userdata = loop->userdata;
+  unsigned int iteration = loop->iteration;
+  memset(loop, 0, sizeof *loop);
+  loop->userdata = userdata;
+  loop->iteration = iteration;
+  loop->backend_fd = loop->evfd = loop->sigfd = loop->inotify_fd = loop->timerfd = -1;
+}
+
 struct ev_loop *ev_default_loop(unsigned int flags)
 {
   if (!ev_default_loop_ptr) {
-    struct ev_loop *loop = ev_loop_new(flags);
-    if (!loop)
+    struct ev_loop *loop = &default_loop_storage;
+    void *userdata = loop->userdata;
+    unsigned int iteration = loop->iteration;
+    int r = loop_init(loop, flags);
+    loop->userdata = userdata;
+    loop->iteration = iteration;
+    if (r < 0) {
+      default_loop_reset(loop);
       return NULL;
+    }
     ev_default_loop_ptr = loop;
     ev__child_init_default(loop);
   }
   return ev_default_loop_ptr;
 }
 
+/* A destroyed default loop has no backend until ev_default_loop() creates it again; stopping
+ * a watcher on it only marks the watcher stopped. */
+static int loop_destroyed(const struct ev_loop *loop)
+{
+  return !loop->backend;
+}
+
 void ev_loop_destroy(struct ev_loop *loop)
 {
-  if (!loop)
+  if (!loop || loop_destroyed(loop))
     return;
 
   /* Cleanup watchers are the last callbacks a loop runs. */
@@ -196,8 +227,12 @@ void ev_loop_destroy(struct ev_loop *loop)
   ev__wlist_free(&loop->asyncs);
   ev__wlist_free(&loop->stat_watches);
 
-  if (loop == ev_default_loop_ptr)
-    ev_default_loop_ptr = NULL;
+  if (loop == &default_loop_storage) {
+    if (ev_default_loop_ptr == loop)
+      ev_default_loop_ptr = NULL;
+    default_loop_reset(loop);
+    return;
+  }
   ev__free(loop);
 }
 
@@ -222,7 +257,7 @@ static void loop_reinit_after_fork(struct ev_loop *loop)
 
 unsigned int ev_backend(struct ev_loop *loop)
 {
-  return loop->backend->flag;
+  return loop->backend ? loop->backend->flag : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -330,6 +365,10 @@ void ev_feed_event(struct ev_loop *loop, void *watcher, int revents)
 
 void ev__clear_pending(struct ev_loop *loop, ev_watcher *w)
 {
+  if (w->pending && loop_destroyed(loop)) {
+    w->pending = 0; /* its queue is gone */
+    return;
+  }
   if (w->pending) {
     /* The slot stays (ev_pending_count keeps counting it) but now calls nobody. */
     loop->pendings[EV__PRI_INDEX(w)][w->pending - 1].w = &loop->pending_dummy;
@@ -408,6 +447,10 @@ void ev__wlist_add(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
 
 void ev__wlist_del(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
 {
+  if (loop_destroyed(loop)) {
+    w->active = 0; /* the list is gone */
+    return;
+  }
   int i = w->active - 1;
   EV__REQUIRE(i >= 0 && i < list->n && list->v[i] == w, "watcher list corrupted");
   list->v[i] = list->v[--list->n];

@@ -185,7 +185,8 @@ void ev_signal_stop(struct ev_loop *loop, ev_signal *w)
     *link = w->next;
   ev__stop(loop, (ev_watcher *)w);
 
-  if (!s->head) {
+  /* The slot may already belong to no loop or to another one (this loop was destroyed). */
+  if (!s->head && atomic_load(&s->loop) == loop) {
     atomic_store(&s->loop, NULL);
     remove_handler(loop, w->signum);
   }
