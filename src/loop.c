@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 EV__EXPORT struct ev_loop *ev_default_loop_ptr;
@@ -62,22 +63,45 @@ unsigned int ev_embeddable_backends(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Fork detection for EVFLAG_FORKCHECK: a counter bumped in every child, read per iteration,
- * instead of a getpid() system call per iteration. */
+/* Fork detection for EVFLAG_FORKCHECK. libev compares getpid() with the loop's pid in every
+ * iteration: correct for every kind of child (fork(), the fork system call, _Fork, clone
+ * without CLONE_VM), but a system call per iteration. Here the current pid is cached in a
+ * page marked MADV_WIPEONFORK, which the kernel hands to every such child zeroed: a zero
+ * means "new process, ask getpid() once". Where madvise refuses (kernels before 4.14),
+ * getpid() is called in every iteration, as libev does. */
 
-unsigned int ev__fork_generation;
+static pid_t *pid_page; /* NULL: no wipe-on-fork page, ask getpid() every time */
 
-static void count_fork_in_child(void)
+static void pid_page_setup(void)
 {
-  __atomic_add_fetch(&ev__fork_generation, 1, __ATOMIC_RELAXED);
+  long size = sysconf(_SC_PAGESIZE);
+  if (size <= 0)
+    return;
+  void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return;
+  if (madvise(p, (size_t)size, MADV_WIPEONFORK) < 0) {
+    munmap(p, (size_t)size);
+    return;
+  }
+  pid_page = p;
 }
 
-static void install_fork_counter(void)
-{
-  pthread_atfork(NULL, NULL, count_fork_in_child);
-}
+static pthread_once_t pid_page_once = PTHREAD_ONCE_INIT;
 
-static pthread_once_t fork_counter_once = PTHREAD_ONCE_INIT;
+/* The calling process's pid, without a system call except once per process. Threads racing
+ * on a zeroed page all store the same value. */
+static pid_t current_pid(void)
+{
+  if (!pid_page)
+    return getpid();
+  pid_t pid = __atomic_load_n(pid_page, __ATOMIC_RELAXED);
+  if (!pid) {
+    pid = getpid();
+    __atomic_store_n(pid_page, pid, __ATOMIC_RELAXED);
+  }
+  return pid;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Loop creation */
@@ -121,8 +145,8 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
   ev__time_init(loop);
 
   if (flags & EVFLAG_FORKCHECK) {
-    pthread_once(&fork_counter_once, install_fork_counter);
-    loop->fork_gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
+    pthread_once(&pid_page_once, pid_page_setup);
+    loop->fork_pid = current_pid();
   }
 
   /* Only the kernel probes of backends that may be chosen run: a program that asks for
@@ -478,10 +502,10 @@ static int fork_noticed(struct ev_loop *loop)
 {
   if (!(loop->flags & EVFLAG_FORKCHECK))
     return 0;
-  unsigned int gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
-  if (gen == loop->fork_gen)
+  pid_t pid = current_pid();
+  if (pid == loop->fork_pid)
     return 0;
-  loop->fork_gen = gen;
+  loop->fork_pid = pid;
   return 1;
 }
 
