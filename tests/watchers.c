@@ -226,9 +226,13 @@ static void async_cb(struct ev_loop *l, ev_async *w, int rev)
   ev_break(l, EVBREAK_ALL);
 }
 
+/* Sleeps the full 50 ms even when the sleep is interrupted (destroying an io_uring loop can
+ * make the kernel cut a later sleep short with EINTR). */
 static void *async_sender(void *arg)
 {
-  usleep(50000);
+  double until = mono() + 0.05;
+  for (double left; (left = until - mono()) > 0.;)
+    usleep((useconds_t)(left * 1e6) + 1);
   ev_async_send(async_loop, &async_w);
   return NULL;
 }
