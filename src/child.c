@@ -2,7 +2,8 @@
  *
  * The default loop watches SIGCHLD with an internal, unreferenced signal watcher installed
  * by ev_default_loop itself (gevent saves and re-installs that handler). On SIGCHLD every
- * child with news is reaped, watched or not, and handed to the matching watchers. */
+ * child with news is reaped, watched or not, one per callback, and handed to the matching
+ * watchers. */
 #include "internal.h"
 
 #include <sys/wait.h>
@@ -23,14 +24,19 @@ static void child_reap(struct ev_loop *loop, int pid, int status)
   }
 }
 
+/* One child per call: its status must reach the watchers before the next child's status
+ * overwrites their rpid/rstatus. While a child was found the callback queues itself again;
+ * both run at EV_MAXPRI and the queue is last-in first-out, so the watchers fed here run
+ * before the next call reaps the next child (the order libev delivers statuses in). */
 static void childev_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-  (void)w;
   (void)revents;
   int status;
-  pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED)) > 0)
-    child_reap(loop, pid, status);
+  pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
+  if (pid <= 0)
+    return;
+  ev_feed_event(loop, w, EV_SIGNAL);
+  child_reap(loop, pid, status);
 }
 
 void ev__child_init_default(struct ev_loop *loop)

@@ -118,10 +118,11 @@ int event_dispatch(void)
   return event_loop(0);
 }
 
+/* Ends the innermost running event_loop only, as libev's emulation does. */
 static void loopexit_cb(int revents, void *arg)
 {
   (void)revents;
-  ev_break((struct ev_loop *)arg, EVBREAK_ALL);
+  ev_break((struct ev_loop *)arg, EVBREAK_ONE);
 }
 
 int event_base_loopexit(struct event_base *base, struct timeval *tv)
@@ -285,10 +286,12 @@ int event_pending(struct event *ev, short events, struct timeval *tv)
       waiting |= ev->ev_events & (EV_READ | EV_WRITE);
   }
 
-  if (ev_is_active(&ev->to) || ev_is_pending(&ev->to)) {
+  /* As libev's emulation answers (libevent differs): EV_TIMEOUT whenever the event was set
+   * with it or has a timeout armed or fed, and tv receives the loop's current time. */
+  if ((ev->ev_events & EV_TIMEOUT) || ev_is_active(&ev->to) || ev_is_pending(&ev->to)) {
     waiting |= EV_TIMEOUT;
     if (tv && loop) {
-      ev_tstamp at = ev_now(loop) + ev_timer_remaining(loop, &ev->to);
+      ev_tstamp at = ev_now(loop);
       tv->tv_sec = (time_t)at;
       tv->tv_usec = (suseconds_t)((at - (ev_tstamp)tv->tv_sec) * 1e6);
     }

@@ -167,7 +167,7 @@ struct ev_loop {
   unsigned int depth;
   int loop_done;        /* EVBREAK_* requested */
   int postfork;         /* 1: the process forked, kernel state must be recreated */
-  unsigned long fork_gen; /* EVFLAG_FORKCHECK: ev__fork_generation seen last */
+  pid_t fork_pid;       /* EVFLAG_FORKCHECK: the process this loop last ran in */
   void *userdata;
   ev_loop_callback invoke_cb;
   void (*release_cb)(struct ev_loop *loop);
@@ -225,7 +225,6 @@ void ev__wlist_add(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w);
 void ev__wlist_del(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w);
 void ev__wlist_free(struct ev_wlist *list);
 void ev__queue_all(struct ev_loop *loop, struct ev_wlist *list, int revents);
-extern unsigned int ev__fork_generation;
 
 /* io.c: the fd table */
 void ev__fd_event(struct ev_loop *loop, int fd, int revents);

@@ -4,9 +4,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 EV__EXPORT struct ev_loop *ev_default_loop_ptr;
+
+/* The default loop lives in static storage, as in libev: clients (gevent) still call
+ * ev_userdata() and stop watchers on it after ev_loop_destroy, and expect the next
+ * ev_default_loop() to return the same address. */
+static struct ev_loop default_loop_storage;
 
 /* Tried in this order when several backends are allowed; the first that initialises wins. */
 static const struct ev_backend_ops *const backends[] = {
@@ -57,22 +63,45 @@ unsigned int ev_embeddable_backends(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Fork detection for EVFLAG_FORKCHECK: a counter bumped in every child, read per iteration,
- * instead of a getpid() system call per iteration. */
+/* Fork detection for EVFLAG_FORKCHECK. libev compares getpid() with the loop's pid in every
+ * iteration: correct for every kind of child (fork(), the fork system call, _Fork, clone
+ * without CLONE_VM), but a system call per iteration. Here the current pid is cached in a
+ * page marked MADV_WIPEONFORK, which the kernel hands to every such child zeroed: a zero
+ * means "new process, ask getpid() once". Where madvise refuses (kernels before 4.14),
+ * getpid() is called in every iteration, as libev does. */
 
-unsigned int ev__fork_generation;
+static pid_t *pid_page; /* NULL: no wipe-on-fork page, ask getpid() every time */
 
-static void count_fork_in_child(void)
+static void pid_page_setup(void)
 {
-  __atomic_add_fetch(&ev__fork_generation, 1, __ATOMIC_RELAXED);
+  long size = sysconf(_SC_PAGESIZE);
+  if (size <= 0)
+    return;
+  void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return;
+  if (madvise(p, (size_t)size, MADV_WIPEONFORK) < 0) {
+    munmap(p, (size_t)size);
+    return;
+  }
+  pid_page = p;
 }
 
-static void install_fork_counter(void)
-{
-  pthread_atfork(NULL, NULL, count_fork_in_child);
-}
+static pthread_once_t pid_page_once = PTHREAD_ONCE_INIT;
 
-static pthread_once_t fork_counter_once = PTHREAD_ONCE_INIT;
+/* The calling process's pid, without a system call except once per process. Threads racing
+ * on a zeroed page all store the same value. */
+static pid_t current_pid(void)
+{
+  if (!pid_page)
+    return getpid();
+  pid_t pid = __atomic_load_n(pid_page, __ATOMIC_RELAXED);
+  if (!pid) {
+    pid = getpid();
+    __atomic_store_n(pid_page, pid, __ATOMIC_RELAXED);
+  }
+  return pid;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Loop creation */
@@ -116,8 +145,8 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
   ev__time_init(loop);
 
   if (flags & EVFLAG_FORKCHECK) {
-    pthread_once(&fork_counter_once, install_fork_counter);
-    loop->fork_gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
+    pthread_once(&pid_page_once, pid_page_setup);
+    loop->fork_pid = current_pid();
   }
 
   /* Only the kernel probes of backends that may be chosen run: a program that asks for
@@ -149,21 +178,47 @@ struct ev_loop *ev_loop_new(unsigned int flags)
   return loop;
 }
 
+/* What a destroyed default loop keeps for its next life: the userdata and the iteration
+ * count (libev does not reset them either). */
+static void default_loop_reset(struct ev_loop *loop)
+{
+  void *userdata = loop->userdata;
+  unsigned int iteration = loop->iteration;
+  memset(loop, 0, sizeof *loop);
+  loop->userdata = userdata;
+  loop->iteration = iteration;
+  loop->backend_fd = loop->evfd = loop->sigfd = loop->inotify_fd = loop->timerfd = -1;
+}
+
 struct ev_loop *ev_default_loop(unsigned int flags)
 {
   if (!ev_default_loop_ptr) {
-    struct ev_loop *loop = ev_loop_new(flags);
-    if (!loop)
+    struct ev_loop *loop = &default_loop_storage;
+    void *userdata = loop->userdata;
+    unsigned int iteration = loop->iteration;
+    int r = loop_init(loop, flags);
+    loop->userdata = userdata;
+    loop->iteration = iteration;
+    if (r < 0) {
+      default_loop_reset(loop);
       return NULL;
+    }
     ev_default_loop_ptr = loop;
     ev__child_init_default(loop);
   }
   return ev_default_loop_ptr;
 }
 
+/* A destroyed default loop has no backend until ev_default_loop() creates it again; stopping
+ * a watcher on it only marks the watcher stopped. */
+static int loop_destroyed(const struct ev_loop *loop)
+{
+  return !loop->backend;
+}
+
 void ev_loop_destroy(struct ev_loop *loop)
 {
-  if (!loop)
+  if (!loop || loop_destroyed(loop))
     return;
 
   /* Cleanup watchers are the last callbacks a loop runs. */
@@ -196,8 +251,12 @@ void ev_loop_destroy(struct ev_loop *loop)
   ev__wlist_free(&loop->asyncs);
   ev__wlist_free(&loop->stat_watches);
 
-  if (loop == ev_default_loop_ptr)
-    ev_default_loop_ptr = NULL;
+  if (loop == &default_loop_storage) {
+    if (ev_default_loop_ptr == loop)
+      ev_default_loop_ptr = NULL;
+    default_loop_reset(loop);
+    return;
+  }
   ev__free(loop);
 }
 
@@ -222,7 +281,7 @@ static void loop_reinit_after_fork(struct ev_loop *loop)
 
 unsigned int ev_backend(struct ev_loop *loop)
 {
-  return loop->backend->flag;
+  return loop->backend ? loop->backend->flag : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -330,6 +389,10 @@ void ev_feed_event(struct ev_loop *loop, void *watcher, int revents)
 
 void ev__clear_pending(struct ev_loop *loop, ev_watcher *w)
 {
+  if (w->pending && loop_destroyed(loop)) {
+    w->pending = 0; /* its queue is gone */
+    return;
+  }
   if (w->pending) {
     /* The slot stays (ev_pending_count keeps counting it) but now calls nobody. */
     loop->pendings[EV__PRI_INDEX(w)][w->pending - 1].w = &loop->pending_dummy;
@@ -408,6 +471,10 @@ void ev__wlist_add(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
 
 void ev__wlist_del(struct ev_loop *loop, struct ev_wlist *list, ev_watcher *w)
 {
+  if (loop_destroyed(loop)) {
+    w->active = 0; /* the list is gone */
+    return;
+  }
   int i = w->active - 1;
   EV__REQUIRE(i >= 0 && i < list->n && list->v[i] == w, "watcher list corrupted");
   list->v[i] = list->v[--list->n];
@@ -435,10 +502,10 @@ static int fork_noticed(struct ev_loop *loop)
 {
   if (!(loop->flags & EVFLAG_FORKCHECK))
     return 0;
-  unsigned int gen = __atomic_load_n(&ev__fork_generation, __ATOMIC_RELAXED);
-  if (gen == loop->fork_gen)
+  pid_t pid = current_pid();
+  if (pid == loop->fork_pid)
     return 0;
-  loop->fork_gen = gen;
+  loop->fork_pid = pid;
   return 1;
 }
 
@@ -483,8 +550,14 @@ static void poll_backend(struct ev_loop *loop, int flags)
     }
   }
 
+  /* The wait belongs to the iteration it counts; the release/acquire callbacks bracket the
+   * wait alone (not the collect sleep above), so they see the new count, as in libev. */
   loop->iteration++;
+  if (loop->release_cb)
+    loop->release_cb(loop);
   loop->backend->poll(loop, waittime);
+  if (loop->acquire_cb)
+    loop->acquire_cb(loop);
 
   atomic_store(&loop->pipe_write_wanted, 0);
   if (atomic_load(&loop->pipe_write_skipped))
@@ -523,11 +596,7 @@ int ev_run(struct ev_loop *loop, int flags)
 
     ev__fd_reify(loop);
 
-    if (loop->release_cb)
-      loop->release_cb(loop);
     poll_backend(loop, flags);
-    if (loop->acquire_cb)
-      loop->acquire_cb(loop);
 
     ev__timers_reify(loop);
     ev__periodics_reify(loop);

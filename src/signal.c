@@ -55,9 +55,11 @@ void ev_feed_signal_event(struct ev_loop *loop, int signum)
     ev_feed_event(loop, w, EV_SIGNAL);
 }
 
+/* Highest number first: the pending queue is last-in first-out, so the lowest signal number
+ * runs first, as in libev. */
 void ev__signals_process(struct ev_loop *loop)
 {
-  for (int signum = 1; signum <= SIGNAL_MAX; signum++) {
+  for (int signum = SIGNAL_MAX; signum >= 1; signum--) {
     struct signal_slot *s = &signals[signum - 1];
     if (atomic_load(&s->pending) && atomic_load(&s->loop) == loop)
       ev_feed_signal_event(loop, signum);
@@ -183,7 +185,8 @@ void ev_signal_stop(struct ev_loop *loop, ev_signal *w)
     *link = w->next;
   ev__stop(loop, (ev_watcher *)w);
 
-  if (!s->head) {
+  /* The slot may already belong to no loop or to another one (this loop was destroyed). */
+  if (!s->head && atomic_load(&s->loop) == loop) {
     atomic_store(&s->loop, NULL);
     remove_handler(loop, w->signum);
   }

@@ -26,12 +26,16 @@
 void ev_stat_stat(struct ev_loop *loop, ev_stat *w)
 {
   (void)loop;
-  if (lstat(w->path, &w->attr) < 0) {
-    memset(&w->attr, 0, sizeof w->attr);
+  /* A path that cannot be stat'ed keeps its last attributes, only st_nlink becomes 0 (as in
+   * libev); an existing one always has st_nlink >= 1. */
+  ev_statdata now;
+  if (lstat(w->path, &now) < 0) {
     w->attr.st_nlink = 0;
-  } else if (!w->attr.st_nlink) {
-    w->attr.st_nlink = 1;
+    return;
   }
+  w->attr = now;
+  if (!w->attr.st_nlink)
+    w->attr.st_nlink = 1;
 }
 
 static int stat_differs(const ev_statdata *a, const ev_statdata *b)

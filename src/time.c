@@ -6,7 +6,6 @@
  * them current costs no system call per iteration. */
 #include "internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <time.h>
 
@@ -42,8 +41,8 @@ void ev_sleep(ev_tstamp delay)
   ts.tv_nsec = (long)((delay - (ev_tstamp)ts.tv_sec) * 1e9);
   if (ts.tv_nsec >= 1000000000L)
     ts.tv_nsec = 999999999L;
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
+  /* One sleep, as in libev: a caught signal (EINTR) ends it early. */
+  nanosleep(&ts, NULL);
 }
 
 void ev__time_init(struct ev_loop *loop)

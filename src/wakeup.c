@@ -27,11 +27,13 @@ static void evpipe_cb(struct ev_loop *loop, ev_io *w, int revents)
   if (atomic_exchange(&loop->sig_pending, 0))
     ev__signals_process(loop);
 
+  /* The exchange is a full barrier: every `sent` stored before a sender found async_pending
+   * set (see ev__evpipe_write) is visible to the reads below. */
   if (atomic_exchange(&loop->async_pending, 0)) {
     for (int i = loop->asyncs.n; i--;) {
       ev_async *a = (ev_async *)loop->asyncs.v[i];
-      if (a->sent) {
-        a->sent = 0;
+      if (__atomic_load_n(&a->sent, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&a->sent, 0, __ATOMIC_RELAXED);
         ev_feed_event(loop, a, EV_ASYNC);
       }
     }
@@ -75,6 +77,11 @@ void ev__evpipe_fork(struct ev_loop *loop)
 
 void ev__evpipe_write(struct ev_loop *loop, atomic_int *flag)
 {
+  /* Full fence: the caller's plain store (ev_async's `sent`) must be visible before the flag
+   * is read. Without it the store may wait in this CPU's store buffer while the load below
+   * finds the flag still set, and the loop, clearing the flag right then, scans the watchers
+   * without seeing the store: the wake-up is lost (x86 reorders a store with a later load). */
+  atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load(flag))
     return; /* already on its way */
   atomic_store(flag, 1);
@@ -111,6 +118,6 @@ void ev_async_stop(struct ev_loop *loop, ev_async *w)
 
 void ev_async_send(struct ev_loop *loop, ev_async *w)
 {
-  w->sent = 1;
+  __atomic_store_n(&w->sent, 1, __ATOMIC_RELAXED); /* ordered by the fence in ev__evpipe_write */
   ev__evpipe_write(loop, &loop->async_pending);
 }

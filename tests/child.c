@@ -527,6 +527,34 @@ static void gevent_like_save_and_restore_keeps_children_reported(void **state)
   ev_child_stop(fx.loop, w);
 }
 
+/* Three children exit before the loop looks: a pid-0 watcher is called once per child, each
+ * time with that child's pid and status (libev reaps one child per SIGCHLD callback). */
+static void child_pid0_reports_every_exit(void **state)
+{
+  ev_child *w = &fx.w[0];
+  pid_t pids[3];
+  for (int i = 0; i < 3; i++)
+    pids[i] = spawn_exit(20 + i, 0);
+  for (int i = 0; i < 3; i++)
+    wait_until_zombie(pids[i]);
+  reset_recs();
+  ev_child_init(w, child_cb, 0, 0);
+  ev_child_start(fx.loop, w);
+  run_until(w, 3, 5.);
+  run_for(0.05); /* no extra calls */
+  assert_int_equal(nrec, 3);
+  int seen[3] = { 0, 0, 0 };
+  for (int r = 0; r < 3; r++)
+    for (int i = 0; i < 3; i++)
+      if (recs[r].rpid == pids[i]) {
+        assert_int_equal(WEXITSTATUS(recs[r].rstatus), 20 + i);
+        seen[i]++;
+      }
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(seen[i], 1);
+  ev_child_stop(fx.loop, w);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -545,6 +573,7 @@ int main(void)
     fixture_test(trace_0_does_not_report_stop_and_continue),
     fixture_test(all_children_are_reaped_even_unwatched_ones),
     fixture_test(gevent_like_save_and_restore_keeps_children_reported),
+    fixture_test(child_pid0_reports_every_exit),
   };
   return TEST_MAIN("child", tests);
 }

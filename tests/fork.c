@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -121,7 +122,28 @@ static void put_byte(int fd)
 /* ------------------------------------------------------------------------------------------ */
 /* EVFLAG_FORKCHECK                                                                           */
 
-static void forkcheck_runs_fork_watchers_in_the_child_automatically(void **state)
+/* The ways to make a child process that does not share memory with its parent. Only fork()
+ * runs glibc's pthread_atfork handlers; EVFLAG_FORKCHECK must notice every one of them. */
+enum fork_kind { FORK_GLIBC, FORK_SYSCALL, FORK_UNDERSCORE, FORK_CLONE };
+
+static pid_t fork_child_by(enum fork_kind kind)
+{
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = -1;
+  switch (kind) {
+  case FORK_GLIBC: pid = fork(); break;
+  case FORK_SYSCALL: pid = (pid_t)syscall(SYS_fork); break;
+  case FORK_UNDERSCORE: pid = _Fork(); break;
+  case FORK_CLONE: pid = (pid_t)syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L); break;
+  }
+  assert_true(pid >= 0);
+  if (pid == 0)
+    alarm(20);
+  return pid;
+}
+
+static void forkcheck_in_a_child_made_by(enum fork_kind kind)
 {
   struct ev_loop *l = test_loop(EVFLAG_FORKCHECK);
   ev_fork fw;
@@ -138,7 +160,7 @@ static void forkcheck_runs_fork_watchers_in_the_child_automatically(void **state
   ev_run(l, EVRUN_NOWAIT); /* the pipe is registered with the kernel now */
   nforks = io_calls = io_bytes = 0;
 
-  pid_t pid = fork_child();
+  pid_t pid = fork_child_by(kind);
   if (pid == 0) {
     trace_reset();
     put_byte(p[1]);
@@ -168,6 +190,26 @@ static void forkcheck_runs_fork_watchers_in_the_child_automatically(void **state
   ev_fork_stop(l, &fw);
   ev_loop_destroy(l);
   close2(p);
+}
+
+static void forkcheck_runs_fork_watchers_in_the_child_automatically(void **state)
+{
+  forkcheck_in_a_child_made_by(FORK_GLIBC);
+}
+
+static void forkcheck_notices_a_child_made_by_the_fork_syscall(void **state)
+{
+  forkcheck_in_a_child_made_by(FORK_SYSCALL);
+}
+
+static void forkcheck_notices_a_child_made_by_underscore_fork(void **state)
+{
+  forkcheck_in_a_child_made_by(FORK_UNDERSCORE);
+}
+
+static void forkcheck_notices_a_child_made_by_clone_without_clone_vm(void **state)
+{
+  forkcheck_in_a_child_made_by(FORK_CLONE);
 }
 
 static void without_forkcheck_or_loop_fork_no_fork_watcher_runs(void **state)
@@ -599,10 +641,98 @@ static void parent_loop_keeps_working_while_children_run_theirs(void **state)
   close2(r);
 }
 
+/* EVFLAG_FORKCHECK costs no system call per iteration: in a marked run of iterations the
+ * traced program makes no getpid() call, neither before a fork nor in the child (made by the
+ * fork system call) once its loop has noticed the fork. The program re-runs itself under
+ * strace. */
+#define MARK_PARENT_BEGIN "evring-fork-mark-parent-begin"
+#define MARK_PARENT_END "evring-fork-mark-parent-end"
+#define MARK_CHILD_BEGIN "evring-fork-mark-child-begin"
+#define MARK_CHILD_END "evring-fork-mark-child-end"
+#define TRACED_ITERATIONS 200
+
+static void mark(const char *s)
+{
+  if (write(-1, s, strlen(s)) != -1)
+    _exit(4);
+}
+
+static int forkcheck_traced_program(void)
+{
+  struct ev_loop *l = ev_loop_new(test_backend() | EVFLAG_NOENV | EVFLAG_FORKCHECK);
+  if (!l)
+    return 3;
+  ev_fork fw;
+  ev_fork_init(&fw, fork_cb);
+  ev_fork_start(l, &fw);
+  test_run_nowait(l, 10);
+  mark(MARK_PARENT_BEGIN);
+  test_run_nowait(l, TRACED_ITERATIONS);
+  mark(MARK_PARENT_END);
+  pid_t pid = (pid_t)syscall(SYS_fork);
+  if (pid < 0)
+    return 3;
+  if (pid == 0) {
+    test_run_nowait(l, 10); /* notices the fork and renews the kernel state */
+    mark(MARK_CHILD_BEGIN);
+    test_run_nowait(l, TRACED_ITERATIONS);
+    mark(MARK_CHILD_END);
+    _exit(nforks == 1 ? 0 : 6);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+    return 7;
+  return nforks == 0 ? 0 : 8;
+}
+
+static void forkcheck_costs_no_system_call_per_iteration(void **state)
+{
+  fflush(NULL);
+  if (system("strace -qq -o /dev/null true >/dev/null 2>&1") != 0) {
+    printf("# skipped: strace not installed or cannot trace here\n");
+    return;
+  }
+  char out[64];
+  const char *const env[] = { "EVRING_FORK_TRACED_PROGRAM", "1", NULL };
+  const char *const flags[] = { "-f", "-e", "trace=getpid,write", NULL };
+  int status = test_trace_self(out, sizeof out, env, flags);
+
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  char line[4096];
+  int region = 0, marks = 0, in_parent = 0, in_child = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strstr(line, MARK_PARENT_BEGIN)) { region = 1; marks++; continue; }
+    if (strstr(line, MARK_CHILD_BEGIN)) { region = 2; marks++; continue; }
+    if (strstr(line, MARK_PARENT_END) || strstr(line, MARK_CHILD_END)) { region = 0; marks++; continue; }
+    if (!strstr(line, "getpid("))
+      continue;
+    if (region == 1)
+      in_parent++;
+    if (region == 2)
+      in_child++;
+  }
+  fclose(f);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || marks != 4)
+    fail_msg("traced program: status 0x%x, %d of 4 marks, trace kept in %s", status, marks, out);
+  unlink(out);
+  printf("# getpid calls: %d in %d iterations, %d in %d iterations of the child\n", in_parent,
+         TRACED_ITERATIONS, in_child, TRACED_ITERATIONS);
+  assert_int_equal(in_parent, 0);
+  assert_int_equal(in_child, 0);
+}
+
 int main(void)
 {
+  if (getenv("EVRING_FORK_TRACED_PROGRAM"))
+    _exit(forkcheck_traced_program()); /* no exit handlers: LeakSanitizer refuses ptrace */
+
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(forkcheck_runs_fork_watchers_in_the_child_automatically),
+    cmocka_unit_test(forkcheck_notices_a_child_made_by_the_fork_syscall),
+    cmocka_unit_test(forkcheck_notices_a_child_made_by_underscore_fork),
+    cmocka_unit_test(forkcheck_notices_a_child_made_by_clone_without_clone_vm),
+    cmocka_unit_test(forkcheck_costs_no_system_call_per_iteration),
     cmocka_unit_test(without_forkcheck_or_loop_fork_no_fork_watcher_runs),
     cmocka_unit_test(loop_fork_on_a_new_loop_runs_fork_watchers_before_prepare),
     cmocka_unit_test(loop_fork_on_the_default_loop_runs_fork_watchers_before_prepare),

@@ -3,6 +3,8 @@
  * prepare/check/fork/cleanup order, default loop, LIBEV_FLAGS, global functions. */
 #include "test.h"
 
+#include <malloc.h>
+
 #include <time.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -449,6 +451,28 @@ static void loop_release_cb_brackets_each_poll(void **state)
   ev_set_loop_release_cb(l, 0, 0);
   ev_run(l, EVRUN_NOWAIT);
   assert_int_equal(rel_calls, 1);
+  ev_loop_destroy(l);
+}
+
+/* The release and acquire callbacks bracket the backend's wait, which belongs to the iteration
+ * it counts: inside both, ev_iteration() already includes it (as in libev). */
+static unsigned int rel_iter, acq_iter;
+static void iter_release(struct ev_loop *l) { rel_iter = ev_iteration(l); }
+static void iter_acquire(struct ev_loop *l) { acq_iter = ev_iteration(l); }
+
+static void loop_release_cb_sees_the_iteration_of_its_poll(void **state)
+{
+  struct ev_loop *l = test_loop(0);
+  ev_set_loop_release_cb(l, iter_release, iter_acquire);
+  rel_iter = acq_iter = 99;
+  ev_run(l, EVRUN_NOWAIT);
+  assert_int_equal(ev_iteration(l), 1);
+  assert_int_equal(rel_iter, 1);
+  assert_int_equal(acq_iter, 1);
+  ev_run(l, EVRUN_NOWAIT);
+  assert_int_equal(rel_iter, 2);
+  assert_int_equal(acq_iter, 2);
+  ev_set_loop_release_cb(l, 0, 0);
   ev_loop_destroy(l);
 }
 
@@ -1041,6 +1065,81 @@ static void destroying_the_default_loop_resets_it(void **state)
   assert_null(ev_default_loop_ptr);
 }
 
+/* gevent (test__destroy_default_loop) keeps using the default loop's address after
+ * ev_loop_destroy: a second loop object asks ev_userdata() whether the loop is still alive
+ * (its owner set it to NULL before destroying), and the loop object it then creates expects
+ * ev_default_loop() to return the same address again. libev keeps the default loop in
+ * static storage; the userdata set before survives into the next ev_default_loop().
+ * Freed memory is poisoned here so that a freed loop cannot pass for a live one. Runs in a
+ * child: a library that reads freed memory may abort. */
+static void *poisoning_alloc(void *ptr, long size)
+{
+  if (size)
+    return realloc(ptr, (size_t)size);
+  if (ptr)
+    memset(ptr, 0xa5, malloc_usable_size(ptr));
+  free(ptr);
+  return NULL;
+}
+
+static void prepare_noop(struct ev_loop *l, ev_prepare *w, int rev) {}
+
+static void default_loop_after_destroy_body(void *arg)
+{
+  (void)arg;
+  ev_set_allocator(poisoning_alloc);
+  struct ev_loop *d = ev_default_loop(test_backend() | EVFLAG_NOENV);
+  if (!d)
+    _exit(10);
+  ev_prepare mine, other;
+  ev_prepare_init(&mine, prepare_noop);
+  ev_prepare_init(&other, prepare_noop);
+  ev_prepare_start(d, &mine);  /* the destroying loop object's watcher */
+  ev_prepare_start(d, &other); /* the other loop object's watcher */
+  ev_set_userdata(d, d);
+
+  /* The first loop object destroys the loop: checks it, stops its watchers, marks it. */
+  if (!ev_userdata(d))
+    _exit(11);
+  ev_prepare_stop(d, &mine);
+  ev_set_userdata(d, NULL);
+  ev_loop_destroy(d);
+
+  /* The second loop object finds it marked as destroyed and leaves it alone. */
+  if (ev_userdata(d) != NULL)
+    _exit(12);
+  if (ev_is_default_loop(d))
+    _exit(13);
+  /* A stop of a watcher it had started there does not abort. */
+  ev_prepare_stop(d, &other);
+  if (ev_is_active(&other))
+    _exit(14);
+
+  /* The next default loop lives at the same address and keeps the userdata set meanwhile. */
+  ev_set_userdata(d, &mine);
+  struct ev_loop *d2 = ev_default_loop(test_backend() | EVFLAG_NOENV);
+  if (d2 != d)
+    _exit(15);
+  if (ev_userdata(d2) != &mine)
+    _exit(16);
+  ev_timer t;
+  ncalls = 0;
+  ev_timer_init(&t, count_ev_timer, 0., 0.);
+  ev_timer_start(d2, &t);
+  if (ev_run(d2, 0) != 0 || ncalls != 1)
+    _exit(17);
+  ev_loop_destroy(d2);
+}
+
+static void default_loop_stays_usable_after_destroy_like_libev(void **state)
+{
+  char how[64];
+  int status = test_run_child(default_loop_after_destroy_body, NULL, -1);
+  test_describe_status(status, how, sizeof how);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail_msg("child: %s", how);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* LIBEV_FLAGS                                                                                */
 
@@ -1309,6 +1408,7 @@ int main(void)
     cmocka_unit_test(suspend_does_not_count_against_timers),
     cmocka_unit_test(invoke_pending_cb_called_on_entry_and_each_iteration),
     cmocka_unit_test(loop_release_cb_brackets_each_poll),
+    cmocka_unit_test(loop_release_cb_sees_the_iteration_of_its_poll),
     cmocka_unit_test(userdata_defaults_to_null_and_roundtrips),
     cmocka_unit_test(pending_count_counts_slots_until_the_next_invocation_pass),
     cmocka_unit_test(pending_count_in_callback_excludes_invoked_watchers),
@@ -1331,6 +1431,7 @@ int main(void)
     cmocka_unit_test(prepare_runs_before_polling_and_check_after),
     cmocka_unit_test(default_loop_is_created_once_and_shared),
     cmocka_unit_test(destroying_the_default_loop_resets_it),
+    cmocka_unit_test(default_loop_stays_usable_after_destroy_like_libev),
     cmocka_unit_test(new_loop_without_backend_flags_uses_the_first_recommended_backend),
     cmocka_unit_test(libev_flags_number_selects_that_backend),
     cmocka_unit_test(libev_flags_is_parsed_as_a_leading_decimal_number),

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -413,6 +414,46 @@ static void several_watchers_on_one_signal_all_called(void **state)
   signal_reset(SIGUSR1);
 }
 
+/* Two different signals caught in one iteration: the lower signal number runs first (libev's
+ * order with signal handlers). With EVFLAG_SIGNALFD libev runs them the other way round
+ * (it feeds them in the order the signalfd returns them, lowest first, and the pending
+ * queue is last-in first-out). */
+static void two_signals_order(unsigned int flags, int first, int second)
+{
+  signal_reset(SIGUSR1);
+  signal_reset(SIGUSR2);
+  norder = 0;
+  struct ev_loop *l = test_loop(flags);
+  ev_signal w1, w2;
+  ev_signal_init(&w2, order_cb, SIGUSR2);
+  w2.data = (void *)(intptr_t)SIGUSR2;
+  ev_signal_start(l, &w2);
+  ev_signal_init(&w1, order_cb, SIGUSR1);
+  w1.data = (void *)(intptr_t)SIGUSR1;
+  ev_signal_start(l, &w1);
+  raise(SIGUSR2);
+  raise(SIGUSR1);
+  ev_run(l, EVRUN_NOWAIT);
+  ev_signal_stop(l, &w1);
+  ev_signal_stop(l, &w2);
+  ev_loop_destroy(l);
+  signal_reset(SIGUSR1);
+  signal_reset(SIGUSR2);
+  assert_int_equal(norder, 2);
+  assert_int_equal(order[0], first);
+  assert_int_equal(order[1], second);
+}
+
+static void two_signals_in_one_iteration_run_lowest_number_first(void **state)
+{
+  two_signals_order(0, SIGUSR1, SIGUSR2);
+}
+
+static void signalfd_two_signals_in_one_iteration_run_highest_number_first(void **state)
+{
+  two_signals_order(EVFLAG_SIGNALFD, SIGUSR2, SIGUSR1);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* ev_feed_signal, ev_feed_signal_event                                                       */
 
@@ -726,6 +767,27 @@ static void signal_watcher_keeps_the_loop_alive(void **state)
   signal_reset(SIGUSR1);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* ev_sleep                                                                                   */
+
+static void empty_handler(int signum) { (void)signum; }
+
+/* libev sleeps once: a caught signal ends ev_sleep early (nanosleep's EINTR). */
+static void ev_sleep_returns_early_when_a_signal_is_caught(void **state)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = empty_handler;
+  assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+  struct itimerval it = { { 0, 0 }, { 0, 100000 } };
+  assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+  double t0 = mono();
+  ev_sleep(5.);
+  double slept = mono() - t0;
+  signal(SIGALRM, SIG_DFL);
+  assert_between(slept, 0.05, 4.);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -740,6 +802,8 @@ int main(void)
     cmocka_unit_test(same_signal_in_two_loops_aborts),
     cmocka_unit_test(stop_of_last_watcher_resets_disposition_to_sig_dfl),
     cmocka_unit_test(several_watchers_on_one_signal_all_called),
+    cmocka_unit_test(two_signals_in_one_iteration_run_lowest_number_first),
+    cmocka_unit_test(signalfd_two_signals_in_one_iteration_run_highest_number_first),
     cmocka_unit_test(feed_signal_from_another_thread_delivers),
     cmocka_unit_test(feed_signal_from_a_signal_handler_delivers),
     cmocka_unit_test(feed_signal_event_makes_the_watchers_pending),
@@ -750,6 +814,7 @@ int main(void)
     cmocka_unit_test(signal_from_another_process_wakes_the_blocked_loop),
     cmocka_unit_test(signal_from_another_thread_wakes_the_blocked_loop),
     cmocka_unit_test(signal_watcher_keeps_the_loop_alive),
+    cmocka_unit_test(ev_sleep_returns_early_when_a_signal_is_caught),
   };
   return TEST_MAIN("signal", tests);
 }

@@ -256,6 +256,40 @@ static void delete_fires(void **state)
   remove_dir();
 }
 
+/* A path that disappears keeps its last attributes with st_nlink = 0 (libev changes only
+ * st_nlink), so `prev` after the re-creation still describes the deleted file. */
+static void deleted_file_keeps_its_last_attributes_with_nlink_0(void **state)
+{
+  make_dir();
+  write_file(paths[0], "hello");
+  ncalls = 0;
+  struct ev_loop *l = test_loop(0);
+  ev_stat w;
+  ev_stat_init(&w, count_cb, paths[0], 0.5);
+  ev_stat_start(l, &w);
+  ev_statdata before = w.attr;
+  assert_int_equal(unlink(paths[0]), 0);
+  run_until_calls(l, 1, 5.);
+  assert_int_equal(w.attr.st_nlink, 0);
+  assert_int_equal(w.attr.st_size, 5);
+  assert_true(w.attr.st_ino == before.st_ino);
+  assert_true(w.attr.st_dev == before.st_dev);
+  assert_true(w.attr.st_mode == before.st_mode);
+  assert_true(w.attr.st_mtime == before.st_mtime);
+
+  write_file(paths[0], "again!");
+  run_until_calls(l, 2, 5.);
+  assert_int_equal(w.prev.st_nlink, 0);
+  assert_int_equal(w.prev.st_size, 5);
+  assert_true(w.prev.st_ino == before.st_ino);
+  assert_true(S_ISREG(w.prev.st_mode));
+  assert_int_equal(w.attr.st_nlink, 1);
+  assert_int_equal(w.attr.st_size, 6);
+  ev_stat_stop(l, &w);
+  ev_loop_destroy(l);
+  remove_dir();
+}
+
 static void stat_stat_refreshes_attr_of_an_inactive_watcher(void **state)
 {
   make_dir();
@@ -549,6 +583,7 @@ int main(void)
     dir_test(mode_change_fires),
     dir_test(rename_over_the_path_fires),
     dir_test(delete_fires),
+    dir_test(deleted_file_keeps_its_last_attributes_with_nlink_0),
     dir_test(stat_stat_refreshes_attr_of_an_inactive_watcher),
     dir_test(interval_0_stays_0),
     dir_test(interval_below_minimum_is_raised_to_0_1074891),

@@ -3,6 +3,8 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -224,9 +226,13 @@ static void async_cb(struct ev_loop *l, ev_async *w, int rev)
   ev_break(l, EVBREAK_ALL);
 }
 
+/* Sleeps the full 50 ms even when the sleep is interrupted (destroying an io_uring loop can
+ * make the kernel cut a later sleep short with EINTR). */
 static void *async_sender(void *arg)
 {
-  usleep(50000);
+  double until = mono() + 0.05;
+  for (double left; (left = until - mono()) > 0.;)
+    usleep((useconds_t)(left * 1e6) + 1);
   ev_async_send(async_loop, &async_w);
   return NULL;
 }
@@ -353,6 +359,83 @@ static void async_sends_racing_with_the_loop_are_all_delivered(void **state)
   assert_int_equal(hammer_calls, before); /* nothing left over */
   ev_async_stop(l, &async_w);
   ev_loop_destroy(l);
+}
+
+/* Several threads, each with its own watcher, send in lockstep with the loop: a send, then
+ * wait until the loop has called that watcher. Every send must give exactly one callback.
+ * A lost wake-up (the loop scanning the watchers without seeing a `sent` that was stored
+ * before the sender found the wake-up already on its way) leaves a sender waiting: it gives
+ * up after 10 s, and the counts do not add up. */
+enum { LOCKSTEP_THREADS = 3, LOCKSTEP_ROUNDS = 3000 };
+static ev_async lockstep_w[LOCKSTEP_THREADS];
+static atomic_int lockstep_acks[LOCKSTEP_THREADS], lockstep_finished, lockstep_stuck;
+static int lockstep_calls[LOCKSTEP_THREADS];
+
+static void lockstep_cb(struct ev_loop *l, ev_async *w, int rev)
+{
+  int t = (int)(intptr_t)w->data;
+  lockstep_calls[t]++;
+  atomic_fetch_add(&lockstep_acks[t], 1);
+}
+
+static void *lockstep_sender(void *arg)
+{
+  int t = (int)(intptr_t)arg;
+  for (int i = 1; i <= LOCKSTEP_ROUNDS; i++) {
+    ev_async_send(async_loop, &lockstep_w[t]);
+    double deadline = mono() + 10.;
+    while (atomic_load(&lockstep_acks[t]) < i) {
+      if (mono() > deadline) {
+        atomic_fetch_add(&lockstep_stuck, 1);
+        atomic_fetch_add(&lockstep_finished, 1);
+        return NULL;
+      }
+      sched_yield();
+    }
+  }
+  atomic_fetch_add(&lockstep_finished, 1);
+  return NULL;
+}
+
+static void lockstep_poll_cb(struct ev_loop *l, ev_timer *w, int rev)
+{
+  if (atomic_load(&lockstep_finished) == LOCKSTEP_THREADS)
+    ev_break(l, EVBREAK_ALL);
+}
+
+static void async_sends_from_threads_in_lockstep_are_each_delivered_once(void **state)
+{
+  struct ev_loop *l = async_loop = test_loop(0);
+  pthread_t th[LOCKSTEP_THREADS];
+  ev_timer poll;
+  atomic_store(&lockstep_finished, 0);
+  atomic_store(&lockstep_stuck, 0);
+  for (int t = 0; t < LOCKSTEP_THREADS; t++) {
+    atomic_store(&lockstep_acks[t], 0);
+    lockstep_calls[t] = 0;
+    ev_async_init(&lockstep_w[t], lockstep_cb);
+    lockstep_w[t].data = (void *)(intptr_t)t;
+    ev_async_start(l, &lockstep_w[t]);
+  }
+  /* Only notices the end; a timer wake-up does not deliver a lost send. */
+  ev_timer_init(&poll, lockstep_poll_cb, 0.05, 0.05);
+  ev_timer_start(l, &poll);
+  for (int t = 0; t < LOCKSTEP_THREADS; t++)
+    assert_int_equal(pthread_create(&th[t], NULL, lockstep_sender, (void *)(intptr_t)t), 0);
+  ev_run(l, 0);
+  for (int t = 0; t < LOCKSTEP_THREADS; t++)
+    pthread_join(th[t], NULL);
+  ev_timer_stop(l, &poll);
+  for (int t = 0; t < LOCKSTEP_THREADS; t++)
+    ev_async_stop(l, &lockstep_w[t]);
+  ev_loop_destroy(l);
+  int total = 0;
+  for (int t = 0; t < LOCKSTEP_THREADS; t++)
+    total += lockstep_calls[t];
+  assert_int_equal(atomic_load(&lockstep_stuck), 0);
+  for (int t = 0; t < LOCKSTEP_THREADS; t++)
+    assert_int_equal(lockstep_calls[t], LOCKSTEP_ROUNDS);
+  assert_int_equal(total, LOCKSTEP_THREADS * LOCKSTEP_ROUNDS);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -653,6 +736,7 @@ int main(void)
     cmocka_unit_test(async_send_from_a_signal_handler_wakes_the_loop),
     cmocka_unit_test(async_sends_coalesce_and_sent_is_reset_by_the_loop),
     cmocka_unit_test(async_sends_racing_with_the_loop_are_all_delivered),
+    cmocka_unit_test(async_sends_from_threads_in_lockstep_are_each_delivered_once),
     cmocka_unit_test(embed_start_activates_the_inner_io_prepare_and_fork_watchers),
     cmocka_unit_test(embed_without_callback_runs_the_embedded_loop_automatically),
     cmocka_unit_test(embed_callback_gets_EV_EMBED_and_sweep_runs_the_embedded_loop),
