@@ -98,20 +98,56 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
   timer_calls++;
 }
 
+static int syserr_calls;
+static char syserr_msg[256];
+static void record_syserr(const char *msg)
+{
+  syserr_calls++;
+  snprintf(syserr_msg, sizeof syserr_msg, "%s", msg ? msg : "(null)");
+}
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static int install_filter(struct sock_filter *code, unsigned short len)
+{
+  struct sock_fprog prog = {len, code};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+    return -1;
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* From now on in this process, system call nr fails with err. */
+static int refuse_syscall(long nr, int err)
+{
+#ifndef TEST_AUDIT_ARCH
+  return -1;
+#else
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned int)err & SECCOMP_RET_DATA)),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  return install_filter(code, sizeof code / sizeof code[0]);
+#endif
+}
+
 /* From now on in this process, epoll_ctl(any, op, fd, ...) fails with err. */
 static int refuse_epoll_ctl(int op, int fd, int err)
 {
-#if defined(__x86_64__)
-  const unsigned int arch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-  const unsigned int arch = AUDIT_ARCH_AARCH64;
-#else
+#ifndef TEST_AUDIT_ARCH
   return -1;
-#endif
+#else
   /* The low halves of the arguments (little-endian): op and fd are ints. */
   struct sock_filter code[] = {
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 0, 7),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0, 7),
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)SYS_epoll_ctl, 0, 5),
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
@@ -121,10 +157,8 @@ static int refuse_epoll_ctl(int op, int fd, int err)
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned int)err & SECCOMP_RET_DATA)),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
-  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-    return -1;
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+  return install_filter(code, sizeof code / sizeof code[0]);
+#endif
 }
 
 /* Lower RLIMIT_NOFILE to `limit` and open /dev/null until no fd number is left. */
@@ -323,6 +357,7 @@ static void body_loop_fork_at_fd_limit(void *arg)
   pid_t pid = fork();
   CHILD_CHECK(pid >= 0);
   if (pid == 0) {
+    alarm(20); /* not inherited from test_run_child */
     use_up_every_fd(FD_LIMIT);
     ev_loop_fork(loop);
     child_put(a[1], 'a');
@@ -358,6 +393,84 @@ static void loop_fork_at_the_fd_limit_keeps_every_watcher_working(void **state)
   expect_child_success(body_loop_fork_at_fd_limit, NULL);
 }
 
+/* The child of a running loop cannot make a new epoll set (epoll_create1 answers ENOMEM):
+ * ev_loop_fork reports it through the syserr callback, and whatever the child then does with
+ * the loop (re-registering the inherited watcher, stopping it) must not reach the epoll set it
+ * shares with its parent: the parent's watcher still works after the child is gone. */
+static void body_fork_without_new_set(void *arg)
+{
+  struct ev_loop *loop = child_loop();
+  struct probe p;
+  int a[2];
+
+  child_pipe(a);
+  probe_init(&p, a[0]);
+  ev_io_start(loop, &p.io);
+  ev_run(loop, EVRUN_NOWAIT);
+  CHILD_CHECK(p.calls == 0);
+
+  fflush(NULL);
+  pid_t pid = fork();
+  CHILD_CHECK(pid >= 0);
+  if (pid == 0) {
+    alarm(20); /* not inherited from test_run_child */
+    CHILD_CHECK(refuse_syscall(SYS_epoll_create1, ENOMEM) == 0);
+    ev_set_syserr_cb(record_syserr);
+    ev_loop_fork(loop);
+    test_run_nowait(loop, 2);
+    ev_io_stop(loop, &p.io);
+    test_run_nowait(loop, 2);
+    if (test_backend() == EVBACKEND_EPOLL)
+      CHILD_CHECK(syserr_calls > 0);
+    _exit(0);
+  }
+  int status = 0;
+  CHILD_CHECK(waitpid(pid, &status, 0) == pid);
+  CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  child_put(a[1], 'p');
+  ev_run(loop, EVRUN_NOWAIT);
+  CHILD_CHECK(p.calls == 1 && p.revents == EV_READ && p.last_byte == 'p');
+}
+
+static void loop_fork_without_a_new_epoll_set_leaves_the_parents_watchers_alone(void **state)
+{
+  expect_child_success(body_fork_without_new_set, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Timeouts the kernel would refuse */
+
+/* A timer 1e20 s away (beyond time_t) while an fd is ready: the backend waits with a timeout
+ * the kernel accepts (select(2) answers EINVAL to a negative one), so the fd is reported and
+ * nothing goes to the syserr callback. */
+static void body_far_timer(void *arg)
+{
+  struct ev_loop *loop = child_loop();
+  struct probe p;
+  ev_timer far;
+  int a[2];
+
+  ev_set_syserr_cb(record_syserr);
+  child_pipe(a);
+  probe_init(&p, a[0]);
+  ev_timer_init(&far, timer_cb, 1e20, 0.);
+  ev_timer_start(loop, &far);
+  ev_io_start(loop, &p.io);
+  child_put(a[1], 'x');
+  ev_run(loop, EVRUN_ONCE);
+  if (syserr_calls)
+    dprintf(2, "# child: syserr: %s\n", syserr_msg);
+  CHILD_CHECK(syserr_calls == 0);
+  CHILD_CHECK(p.calls == 1 && p.revents == EV_READ && p.last_byte == 'x');
+  CHILD_CHECK(timer_calls == 0);
+}
+
+static void timer_beyond_time_t_still_lets_the_loop_wait(void **state)
+{
+  expect_child_success(body_far_timer, NULL);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 int main(void)
@@ -367,6 +480,8 @@ int main(void)
     cmocka_unit_test(epoll_ctl_enomem_reports_ev_error_and_the_loop_carries_on),
     cmocka_unit_test(rebuild_at_the_fd_limit_keeps_every_watcher_working),
     cmocka_unit_test(loop_fork_at_the_fd_limit_keeps_every_watcher_working),
+    cmocka_unit_test(loop_fork_without_a_new_epoll_set_leaves_the_parents_watchers_alone),
+    cmocka_unit_test(timer_beyond_time_t_still_lets_the_loop_wait),
   };
   return TEST_MAIN("limits", tests);
 }

@@ -8,6 +8,8 @@
 
 int ev__timeout_ms(ev_tstamp timeout)
 {
+  /* Rounding up keeps a timer due in 0.3 ms from making the loop spin with timeout 0 until it
+   * is due. INT_MAX ms is 24.8 days: the loop computes the timeout again after the wait. */
   double ms = timeout * 1e3;
 
   if (!(ms > 0.)) /* also NaN */
@@ -16,6 +18,28 @@ int ev__timeout_ms(ev_tstamp timeout)
     return INT_MAX;
   int whole = (int)ms;
   return whole < ms ? whole + 1 : whole;
+}
+
+struct timeval ev__timeout_timeval(ev_tstamp timeout)
+{
+  /* A timer far away (1e20 s is beyond time_t) must not become a timeval the kernel refuses:
+   * the loop computes the timeout again after the wait anyway. */
+  struct timeval tv = {0, 0};
+  double usec = timeout * 1e6;
+
+  if (!(usec > 0.)) /* also NaN */
+    return tv;
+  if (usec >= (double)INT_MAX * 1e3) {
+    tv.tv_sec = INT_MAX / 1000;
+    tv.tv_usec = INT_MAX % 1000 * 1000;
+    return tv;
+  }
+  long long whole = (long long)usec;
+  if (whole < usec)
+    whole++;
+  tv.tv_sec = (time_t)(whole / 1000000);
+  tv.tv_usec = (suseconds_t)(whole % 1000000);
+  return tv;
 }
 
 int ev__epoll_fresh_set(int *epfdp)

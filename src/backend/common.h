@@ -11,10 +11,14 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/time.h>
 
 /* Seconds to the milliseconds of poll(2)/epoll_wait(2), rounded up (a timer due in 0.3 ms
  * sleeps 1 ms rather than spinning with timeout 0) and clamped to 0 ... INT_MAX. */
 int ev__timeout_ms(ev_tstamp timeout);
+
+/* The same for select(2): whole microseconds, rounded up, clamped to 0 ... INT_MAX ms. */
+struct timeval ev__timeout_timeval(ev_tstamp timeout);
 
 /* EV_READ/EV_WRITE to the POLLIN/POLLOUT of a struct pollfd's events. */
 static inline short ev__events_to_poll(int events)

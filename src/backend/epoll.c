@@ -339,8 +339,14 @@ static int epoll_fork(struct ev_loop *loop)
    * parent's registrations. Drop our reference unseen and start empty; the loop re-submits
    * every watched fd with EV__IOFDSET. */
   int err = epoll_fresh_instance(loop, st);
-  if (err < 0)
+  if (err < 0) {
+    /* Without a set of its own the child must not touch the parent's either: the loop has
+     * none now, every epoll_ctl reports the loss (EBADF) through the syserr callback. */
+    if (st->epfd >= 0)
+      close(st->epfd);
+    st->epfd = loop->backend_fd = -1;
     return err;
+  }
   for (int fd = 0; fd < loop->fd_cap; fd++) {
     loop->fds[fd].emask = 0;
     loop->fds[fd].eflags = 0;

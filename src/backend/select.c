@@ -5,6 +5,7 @@
  * grow them as fds appear, and never use the FD_SET macros, which stop at FD_SETSIZE. The
  * wanted sets are copied before each call because select() overwrites its arguments. */
 #include "internal.h"
+#include "backend/common.h"
 
 #include <errno.h>
 #include <string.h>
@@ -99,18 +100,7 @@ static void select_poll(struct ev_loop *loop, ev_tstamp timeout)
 {
   struct select_state *st = loop->backend_data;
   int words = st->maxfd < 0 ? 0 : WORD_OF(st->maxfd) + 1;
-  struct timeval tv;
-
-  /* Round up to whole microseconds, so that a short timer never becomes a zero timeout. */
-  tv.tv_sec = (time_t)timeout;
-  double usec = (timeout - (double)tv.tv_sec) * 1e6;
-  tv.tv_usec = (suseconds_t)usec;
-  if (tv.tv_usec < usec)
-    tv.tv_usec++;
-  if (tv.tv_usec >= 1000000) {
-    tv.tv_sec++;
-    tv.tv_usec -= 1000000;
-  }
+  struct timeval tv = ev__timeout_timeval(timeout);
 
   if (words) {
     memcpy(st->got_r, st->want_r, (size_t)words * sizeof(unsigned long));
