@@ -439,6 +439,49 @@ static void loop_fork_without_a_new_epoll_set_leaves_the_parents_watchers_alone(
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Descriptors the kernel cannot poll */
+
+/* An O_PATH descriptor is open (fcntl accepts it) but cannot be polled: its watcher gets
+ * EV_ERROR|EV_READ|EV_WRITE once and stops, another fd keeps working, and a blocking run with a
+ * 50 ms timer takes a handful of iterations (no spinning on the refusal). */
+static void body_o_path(void *arg)
+{
+  struct ev_loop *loop = child_loop();
+  struct probe bad, good;
+  ev_timer t;
+  int g[2];
+
+  int fd = open("/", O_PATH | O_CLOEXEC);
+  CHILD_CHECK(fd >= 0);
+  child_pipe(g);
+  probe_init(&bad, fd);
+  probe_init(&good, g[0]);
+  ev_io_start(loop, &bad.io);
+  ev_io_start(loop, &good.io);
+  child_put(g[1], 'g');
+  test_run_nowait(loop, 2);
+  CHILD_CHECK(bad.calls == 1 && bad.revents == (EV_ERROR | EV_READ | EV_WRITE));
+  CHILD_CHECK(!ev_is_active(&bad.io));
+  CHILD_CHECK(good.calls == 1 && good.last_byte == 'g');
+
+  ev_timer_init(&t, timer_cb, 0.05, 0.);
+  ev_timer_start(loop, &t);
+  unsigned int before = ev_iteration(loop);
+  ev_run(loop, EVRUN_ONCE);
+  unsigned int iterations = ev_iteration(loop) - before;
+  CHILD_CHECK(timer_calls == 1);
+  CHILD_CHECK(iterations <= 3);
+  child_put(g[1], 'h');
+  ev_run(loop, EVRUN_NOWAIT);
+  CHILD_CHECK(good.calls == 2 && good.last_byte == 'h' && bad.calls == 1);
+}
+
+static void o_path_fd_reports_ev_error_and_the_loop_carries_on(void **state)
+{
+  expect_child_success(body_o_path, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Timeouts the kernel would refuse */
 
 /* A timer 1e20 s away (beyond time_t) while an fd is ready: the backend waits with a timeout
@@ -482,6 +525,7 @@ int main(void)
     cmocka_unit_test(loop_fork_at_the_fd_limit_keeps_every_watcher_working),
     cmocka_unit_test(loop_fork_without_a_new_epoll_set_leaves_the_parents_watchers_alone),
     cmocka_unit_test(timer_beyond_time_t_still_lets_the_loop_wait),
+    cmocka_unit_test(o_path_fd_reports_ev_error_and_the_loop_carries_on),
   };
   return TEST_MAIN("limits", tests);
 }

@@ -8,6 +8,7 @@
 #include "backend/common.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/select.h>
 
@@ -49,6 +50,15 @@ static void select_lower_maxfd(struct select_state *st)
   st->maxfd = -1;
 }
 
+/* Whether select() can watch fd. An fd that fcntl() accepts may still not be pollable (an
+ * O_PATH fd): poll() answers POLLNVAL for it, select() silently never reports it ready. */
+static int select_can_watch(int fd)
+{
+  struct pollfd p = {.fd = fd, .events = 0};
+
+  return poll(&p, 1, 0) >= 0 && !(p.revents & POLLNVAL);
+}
+
 static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
 {
   struct select_state *st = loop->backend_data;
@@ -56,9 +66,9 @@ static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
   int w = WORD_OF(fd);
 
   /* The kernel ignores set bits beyond the end of the process's fd table instead of failing
-   * with EBADF, so a never-opened fd with a high number would simply never be ready. Check
-   * each fd once when it starts being watched (or may be a new file), which catches those. */
-  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !ev__fd_valid(fd)) {
+   * with EBADF, and fds it cannot poll, so such an fd would simply never be ready. Check each
+   * fd once when it starts being watched (or may be a new file), which catches those. */
+  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !select_can_watch(fd)) {
     ev__fd_error(loop, fd);
     return;
   }
