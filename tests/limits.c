@@ -330,6 +330,49 @@ static void rebuild_at_the_fd_limit_keeps_every_watcher_working(void **state)
   expect_child_success(body_rebuild_at_fd_limit, NULL);
 }
 
+/* The same stale registration, but no new epoll set can be made (epoll_create1 answers
+ * ENOMEM): the epoll backend reports it through the syserr callback and keeps its old set,
+ * so the watchers keep working. */
+static void body_rebuild_without_new_set(void *arg)
+{
+  struct ev_loop *loop = child_loop();
+  struct probe moved, other;
+  int a[2], c[2];
+
+  child_pipe(a);
+  child_pipe(c);
+  probe_init(&moved, a[0]);
+  probe_init(&other, c[0]);
+  ev_io_start(loop, &moved.io);
+  ev_io_start(loop, &other.io);
+  ev_run(loop, EVRUN_NOWAIT);
+
+  int b = dup(a[0]);
+  CHILD_CHECK(b >= 0);
+  ev_io_stop(loop, &moved.io);
+  close(a[0]);
+  ev_io_set(&moved.io, b, EV_READ);
+  ev_io_start(loop, &moved.io);
+  CHILD_CHECK(refuse_syscall(SYS_epoll_create1, ENOMEM) == 0);
+  ev_set_syserr_cb(record_syserr);
+
+  child_put(a[1], 'A');
+  test_run_nowait(loop, 2);
+  CHILD_CHECK(moved.calls == 1 && moved.revents == EV_READ && moved.last_byte == 'A');
+  if (test_backend() == EVBACKEND_EPOLL)
+    CHILD_CHECK(syserr_calls > 0 && strstr(syserr_msg, "epoll"));
+  else if (test_backend() != EVBACKEND_IOURING)
+    CHILD_CHECK(syserr_calls == 0);
+  child_put(c[1], 'C');
+  ev_run(loop, EVRUN_NOWAIT);
+  CHILD_CHECK(other.calls == 1 && other.last_byte == 'C');
+}
+
+static void rebuild_without_a_new_epoll_set_reports_syserr_and_keeps_working(void **state)
+{
+  expect_child_success(body_rebuild_without_new_set, NULL);
+}
+
 /* The loop runs with two pipe watchers, an async and a timer; a child of that process, with
  * every fd number used up, calls ev_loop_fork: all four work in the child, the child is still
  * at the limit, and the parent's loop works after the child is gone. */
@@ -522,6 +565,7 @@ int main(void)
     cmocka_unit_test(epoll_ctl_enospc_reports_ev_error_and_the_loop_carries_on),
     cmocka_unit_test(epoll_ctl_enomem_reports_ev_error_and_the_loop_carries_on),
     cmocka_unit_test(rebuild_at_the_fd_limit_keeps_every_watcher_working),
+    cmocka_unit_test(rebuild_without_a_new_epoll_set_reports_syserr_and_keeps_working),
     cmocka_unit_test(loop_fork_at_the_fd_limit_keeps_every_watcher_working),
     cmocka_unit_test(loop_fork_without_a_new_epoll_set_leaves_the_parents_watchers_alone),
     cmocka_unit_test(timer_beyond_time_t_still_lets_the_loop_wait),
