@@ -1,5 +1,5 @@
-/* common.h - rules every backend shares: wait timeouts in milliseconds, the readiness bits of
- * poll(2) and epoll(7) in EV_READ/EV_WRITE terms, and renewing an epoll set in place.
+/* common.h - rules every backend shares: wait timeouts in the kernel's units, the readiness
+ * bits of poll(2) and epoll(7) in EV_READ/EV_WRITE terms, and renewing an epoll set in place.
  *
  * The bit conversions run once per reported event, so they are inline here; the rest lives in
  * common.c. */
@@ -51,8 +51,9 @@ static inline int ev__epoll_to_events(uint32_t events)
 }
 
 /* Replace the epoll set open as *epfd by a fresh, empty one (close-on-exec) under the same fd
- * number, also when no fd number is free (RLIMIT_NOFILE). 0, or -errno when no new set could
- * be made: *epfd then still is the old set, or -1 if that had to be closed to make room. */
+ * number; the old one is closed first only when no fd number is free (RLIMIT_NOFILE). 0, or
+ * -errno when no new set could be made: *epfd then still is the old set, or -1 if that had to
+ * be closed to make room. Safe in a forked child (closes only its own reference). */
 int ev__epoll_fresh_set(int *epfd);
 
 #endif
