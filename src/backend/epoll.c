@@ -14,10 +14,9 @@
  *  - Regular files (and a few other kinds) cannot be polled: EPOLL_CTL_ADD answers EPERM. They
  *    are always ready, so they go on a private list that every poll reports in full. */
 #include "internal.h"
+#include "backend/common.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -28,7 +27,7 @@
 #define EPOLL_MIN_EVENTS 64
 
 struct epoll_state {
-  int epfd;
+  int epfd;       /* -1 once the set is lost: a renewal failed after closing the old one */
   int registered; /* fds with a kernel registration (emask != 0), sizes the event array */
   int rebuild;    /* a stale registration is out of reach: rebuild the set after this poll */
   struct epoll_event *events;
@@ -41,7 +40,7 @@ static int epoll_set(struct epoll_state *st, int op, int fd, uint32_t gen, int m
 {
   struct epoll_event ev = {0};
 
-  ev.events = (mask & EV_READ ? EPOLLIN : 0) | (mask & EV_WRITE ? EPOLLOUT : 0);
+  ev.events = ev__events_to_epoll(mask);
   ev.data.u64 = (uint64_t)gen << 32 | (uint32_t)fd;
   return epoll_ctl(st->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
@@ -107,19 +106,27 @@ static void epoll_register(struct ev_loop *loop, struct epoll_state *st, int fd,
   case EPERM:
     /* Regular files are always readable and writable; poll() reports them every time. */
     always_add(loop, st, fd);
-    break;
+    return;
   case EBADF:
+    if (st->epfd < 0)
+      break; /* the set itself is lost (a renewal failed), not fd */
+    /* fallthrough */
   case ELOOP:
   case EINVAL:
     /* Not an open fd, or one epoll cannot watch (an epoll fd watching itself, directly or
      * through a cycle). libev aborts here; we stop the fd's watchers with EV_ERROR. */
     ev__fd_error(loop, fd);
-    break;
-  default:
-    errno = -err;
-    ev__syserr("(libev) epoll_ctl");
-    break;
+    return;
+  case ENOSPC:
+  case ENOMEM:
+    /* The user's limit of epoll watches (fs.epoll.max_user_watches) is reached, or the kernel
+     * has no memory for one more. As libev does, the fd's watchers get EV_ERROR and stop; the
+     * other fds keep working. */
+    ev__fd_error(loop, fd);
+    return;
   }
+  errno = -err;
+  ev__syserr("(libev) epoll_ctl");
 }
 
 /* The watchers of a registered fd were re-set (ev_io_set) with an unchanged mask: the number
@@ -157,21 +164,15 @@ static void epoll_unregister(struct epoll_state *st, struct ev_fd *f, int fd)
   f->emask = 0;
 }
 
-/* Swap in an empty epoll instance. It takes over the old fd number, so that an outer loop
- * polling loop->backend_fd by number (ev_embed) keeps finding it. */
+/* Swap in an empty epoll set under the old fd number (loop->backend_fd, which ev_embed
+ * watches, does not change). On failure the old set may be gone too (st->epfd is then -1). */
 static int epoll_fresh_instance(struct ev_loop *loop, struct epoll_state *st)
 {
-  int fd = epoll_create1(EPOLL_CLOEXEC);
+  int err = ev__epoll_fresh_set(&st->epfd);
 
-  if (fd < 0)
-    return -errno;
-  if (dup3(fd, st->epfd, O_CLOEXEC) >= 0) {
-    close(fd);
-  } else {
-    close(st->epfd);
-    st->epfd = fd;
-  }
   loop->backend_fd = st->epfd;
+  if (err < 0)
+    return err;
   st->registered = 0;
   return 0;
 }
@@ -183,8 +184,10 @@ static int epoll_fresh_instance(struct ev_loop *loop, struct epoll_state *st)
 static void epoll_rebuild(struct ev_loop *loop, struct epoll_state *st)
 {
   st->rebuild = 0;
-  if (epoll_fresh_instance(loop, st) < 0) {
-    ev__syserr("(libev) epoll_create1");
+  int err = epoll_fresh_instance(loop, st);
+  if (err < 0) {
+    errno = -err;
+    ev__syserr("(libev) cannot renew the epoll set");
     return;
   }
   for (int fd = 0; fd < loop->fd_cap; fd++) {
@@ -224,7 +227,6 @@ static void epoll_event_one(struct ev_loop *loop, struct epoll_state *st,
 {
   int fd = (int)(uint32_t)ev->data.u64;
   uint32_t gen = (uint32_t)(ev->data.u64 >> 32);
-  int got = 0;
 
   /* The fd table never shrinks while the loop lives, so this would be a registration from
    * before the table existed: nothing we can name, rebuild. */
@@ -233,31 +235,13 @@ static void epoll_event_one(struct ev_loop *loop, struct epoll_state *st,
     return;
   }
 
-  /* An error or hang-up makes the fd ready for whatever it is watched for, so that the
-   * watcher's read() or write() sees the error. */
-  if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-    got |= EV_READ;
-  if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-    got |= EV_WRITE;
-
+  int got = ev__epoll_to_events(ev->events);
   struct ev_fd *f = &loop->fds[fd];
   if (gen != f->egen || !(got & f->emask)) {
     epoll_repair(st, f, fd, gen);
     return;
   }
   ev__fd_event(loop, fd, got & f->emask);
-}
-
-/* epoll_wait takes milliseconds. Round up: a timer due in 0.3 ms must make us sleep 1 ms, not
- * spin with timeout 0 until it is due. */
-static int epoll_timeout_ms(ev_tstamp timeout)
-{
-  double ms = timeout * 1e3;
-
-  if (ms >= INT_MAX)
-    return INT_MAX;
-  int whole = (int)ms;
-  return whole < ms ? whole + 1 : whole;
 }
 
 static void epoll_poll(struct ev_loop *loop, ev_tstamp timeout)
@@ -270,7 +254,7 @@ static void epoll_poll(struct ev_loop *loop, ev_tstamp timeout)
            st->registered > EPOLL_MIN_EVENTS ? st->registered : EPOLL_MIN_EVENTS);
 
   n = epoll_wait(st->epfd, st->events, st->event_cap,
-                 st->always_n ? 0 : epoll_timeout_ms(timeout));
+                 st->always_n ? 0 : ev__timeout_ms(timeout));
   if (n < 0) {
     if (errno != EINTR)
       ev__syserr("(libev) epoll_wait");
@@ -338,7 +322,8 @@ static void epoll_destroy(struct ev_loop *loop)
 {
   struct epoll_state *st = loop->backend_data;
 
-  close(st->epfd);
+  if (st->epfd >= 0)
+    close(st->epfd);
   ev__free(st->events);
   ev__free(st->always);
   ev__free(st);
@@ -354,8 +339,14 @@ static int epoll_fork(struct ev_loop *loop)
    * parent's registrations. Drop our reference unseen and start empty; the loop re-submits
    * every watched fd with EV__IOFDSET. */
   int err = epoll_fresh_instance(loop, st);
-  if (err < 0)
+  if (err < 0) {
+    /* Without a set of its own the child must not touch the parent's either: the loop has
+     * none now, every epoll_ctl reports the loss (EBADF) through the syserr callback. */
+    if (st->epfd >= 0)
+      close(st->epfd);
+    st->epfd = loop->backend_fd = -1;
     return err;
+  }
   for (int fd = 0; fd < loop->fd_cap; fd++) {
     loop->fds[fd].emask = 0;
     loop->fds[fd].eflags = 0;

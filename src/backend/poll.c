@@ -5,9 +5,9 @@
  * last entry into the hole. Nothing lives in the kernel between calls, so a fork needs no
  * work beyond forgetting our own state. */
 #include "internal.h"
+#include "backend/common.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 
 struct poll_state {
@@ -49,26 +49,14 @@ static void poll_modify(struct ev_loop *loop, int fd, int oev, int nev)
   }
   /* poll() looks the fd up afresh on every call, so a new file under the same number
    * (EV__IOFDSET) needs nothing more than the mask. */
-  st->pfds[i].events = (short)((mask & EV_READ ? POLLIN : 0) | (mask & EV_WRITE ? POLLOUT : 0));
+  st->pfds[i].events = ev__events_to_poll(mask);
   st->pfds[i].revents = 0;
-}
-
-/* poll() takes milliseconds. Round up, so that a timer due in 0.3 ms makes us sleep 1 ms
- * rather than spin with timeout 0 until it is due. */
-static int poll_timeout_ms(ev_tstamp timeout)
-{
-  double ms = timeout * 1e3;
-
-  if (ms >= INT_MAX)
-    return INT_MAX;
-  int whole = (int)ms;
-  return whole < ms ? whole + 1 : whole;
 }
 
 static void poll_poll(struct ev_loop *loop, ev_tstamp timeout)
 {
   struct poll_state *st = loop->backend_data;
-  int ready = poll(st->pfds, (nfds_t)st->n, poll_timeout_ms(timeout));
+  int ready = poll(st->pfds, (nfds_t)st->n, ev__timeout_ms(timeout));
 
   if (ready < 0) {
     if (errno != EINTR)
@@ -80,23 +68,17 @@ static void poll_poll(struct ev_loop *loop, ev_tstamp timeout)
    * changes through modify() before the next poll. */
   for (int i = 0; i < st->n && ready > 0; i++) {
     struct pollfd *p = &st->pfds[i];
-    int got = 0;
 
     if (!p->revents)
       continue;
     ready--;
-    if (p->revents & POLLNVAL) {
-      /* The fd is not open. libev aborts here; we stop its watchers with EV_ERROR. */
+    int got = ev__poll_to_events(p->revents);
+    if (got & EV_ERROR) {
+      /* POLLNVAL: the fd is not open. libev aborts here; we stop its watchers with EV_ERROR. */
       ev__fd_error(loop, p->fd);
       continue;
     }
-    /* An error or hang-up makes the fd ready for whatever it is watched for, so that the
-     * watcher's read() or write() sees the error. */
-    if (p->revents & (POLLIN | POLLERR | POLLHUP))
-      got |= EV_READ;
-    if (p->revents & (POLLOUT | POLLERR | POLLHUP))
-      got |= EV_WRITE;
-    got &= (p->events & POLLIN ? EV_READ : 0) | (p->events & POLLOUT ? EV_WRITE : 0);
+    got &= ev__poll_to_events(p->events);
     if (got)
       ev__fd_event(loop, p->fd, got);
   }

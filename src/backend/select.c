@@ -5,8 +5,10 @@
  * grow them as fds appear, and never use the FD_SET macros, which stop at FD_SETSIZE. The
  * wanted sets are copied before each call because select() overwrites its arguments. */
 #include "internal.h"
+#include "backend/common.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/select.h>
 
@@ -48,6 +50,15 @@ static void select_lower_maxfd(struct select_state *st)
   st->maxfd = -1;
 }
 
+/* Whether select() can watch fd. An fd that fcntl() accepts may still not be pollable (an
+ * O_PATH fd): poll() answers POLLNVAL for it, select() silently never reports it ready. */
+static int select_can_watch(int fd)
+{
+  struct pollfd p = {.fd = fd, .events = 0};
+
+  return poll(&p, 1, 0) >= 0 && !(p.revents & POLLNVAL);
+}
+
 static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
 {
   struct select_state *st = loop->backend_data;
@@ -55,9 +66,9 @@ static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
   int w = WORD_OF(fd);
 
   /* The kernel ignores set bits beyond the end of the process's fd table instead of failing
-   * with EBADF, so a never-opened fd with a high number would simply never be ready. Check
-   * each fd once when it starts being watched (or may be a new file), which catches those. */
-  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !ev__fd_valid(fd)) {
+   * with EBADF, and fds it cannot poll, so such an fd would simply never be ready. Check each
+   * fd once when it starts being watched (or may be a new file), which catches those. */
+  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !select_can_watch(fd)) {
     ev__fd_error(loop, fd);
     return;
   }
@@ -99,18 +110,7 @@ static void select_poll(struct ev_loop *loop, ev_tstamp timeout)
 {
   struct select_state *st = loop->backend_data;
   int words = st->maxfd < 0 ? 0 : WORD_OF(st->maxfd) + 1;
-  struct timeval tv;
-
-  /* Round up to whole microseconds, so that a short timer never becomes a zero timeout. */
-  tv.tv_sec = (time_t)timeout;
-  double usec = (timeout - (double)tv.tv_sec) * 1e6;
-  tv.tv_usec = (suseconds_t)usec;
-  if (tv.tv_usec < usec)
-    tv.tv_usec++;
-  if (tv.tv_usec >= 1000000) {
-    tv.tv_sec++;
-    tv.tv_usec -= 1000000;
-  }
+  struct timeval tv = ev__timeout_timeval(timeout);
 
   if (words) {
     memcpy(st->got_r, st->want_r, (size_t)words * sizeof(unsigned long));
