@@ -90,6 +90,7 @@ enum { EV__IOU_DRAIN, EV__IOU_DISPATCH, EV__IOU_RECHECK };
 
 struct iouring {
   struct io_uring ring;
+  int ring_open;           /* 0 only after a replacement that closed the old ring and failed */
   unsigned int ring_flags; /* IORING_SETUP_* the current ring got */
   unsigned int sq_size;
   int need_enable;         /* created R_DISABLED: enabled by the thread that polls first */

@@ -9,17 +9,12 @@
  * registered) is answered with another request in the same iteration, followed by another
  * EPOLL_WAIT, so that the fd is reported in that iteration as on the epoll backend. */
 #include "iouring.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
-
-static int revents_of(unsigned int events)
-{
-  return (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? EV_WRITE : 0) |
-         (events & (EPOLLIN | EPOLLERR | EPOLLHUP) ? EV_READ : 0);
-}
 
 static int ctl_sqe(struct ev_loop *loop, struct iouring *st, int fd, int op, unsigned int kind,
                    uint32_t gen, int events)
@@ -34,7 +29,7 @@ static int ctl_sqe(struct ev_loop *loop, struct iouring *st, int fd, int op, uns
     return -1;
   st->ctl_seq[fd] = st->wait_gen;
   struct epoll_event *ev = &st->ctl[sqe - st->ring.sq.sqes];
-  ev->events = (events & EV_READ ? EPOLLIN : 0) | (events & EV_WRITE ? EPOLLOUT : 0);
+  ev->events = ev__events_to_epoll(events);
   ev->data.u64 = (uint64_t)(gen & EV__IOU_GEN_MASK) << 32 | (uint32_t)fd;
   io_uring_prep_epoll_ctl(sqe, st->epfd, fd, op, ev);
   sqe->user_data = ev__iou_tag(kind, gen, fd);
@@ -147,7 +142,7 @@ void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t 
     }
     if (f->eflags & EV__IOU_RENEW)
       continue; /* the renewed registration will tell */
-    int got = revents_of(st->evs[i].events);
+    int got = ev__epoll_to_events(st->evs[i].events);
     if (got & ~f->events & (EV_READ | EV_WRITE)) {
       f->eflags |= EV__IOU_TRIM;
       ev__iou_mark_dirty(loop, st, fd);
@@ -184,27 +179,14 @@ void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st)
   st->wait_inflight = 1;
 }
 
-/* A new, empty epoll set under the same fd number (loop->backend_fd must not change). The old
- * set is closed first, so that this works with no fd to spare. 0 or -errno. */
+/* A new, empty epoll set under the same fd number (loop->backend_fd must not change; works
+ * with no fd to spare). 0 or -errno; st->epfd is -1 when the old set is gone and no new one
+ * could be made. */
 int ev__iou_epoll_renew_set(struct ev_loop *loop, struct iouring *st)
 {
-  int num = st->epfd;
-  if (num >= 0)
-    close(num);
-  int fresh = epoll_create1(EPOLL_CLOEXEC);
-  if (fresh < 0) {
-    st->epfd = -1;
-    return -errno;
-  }
-  if (num >= 0 && fresh != num) {
-    if (dup3(fresh, num, O_CLOEXEC) == num) {
-      close(fresh);
-      fresh = num;
-    }
-  }
-  st->epfd = fresh;
-  loop->backend_fd = fresh;
-  return 0;
+  int r = ev__epoll_fresh_set(&st->epfd);
+  loop->backend_fd = st->epfd;
+  return r;
 }
 
 /* Every fd that wants epoll is registered again, in the next flush. */

@@ -9,20 +9,10 @@
  * at once, so a close() right after really closes), and a sweep renews polls armed for a
  * whole period, which lets go of fds closed without their watcher being stopped. */
 #include "iouring.h"
+#include "common.h"
 
 #include <errno.h>
 #include <poll.h>
-
-static unsigned int poll_mask(int events)
-{
-  return (events & EV_READ ? POLLIN : 0) | (events & EV_WRITE ? POLLOUT : 0);
-}
-
-static int revents_of(unsigned int mask)
-{
-  return (mask & (POLLOUT | POLLERR | POLLHUP) ? EV_WRITE : 0) |
-         (mask & (POLLIN | POLLERR | POLLHUP) ? EV_READ : 0);
-}
 
 /* Arm a poll for `want` unless one is in the kernel already. -1 when no SQE could be had. */
 int ev__iou_poll_arm(struct ev_loop *loop, struct iouring *st, int fd, int want)
@@ -34,7 +24,7 @@ int ev__iou_poll_arm(struct ev_loop *loop, struct iouring *st, int fd, int want)
   if (!sqe)
     return -1;
   f->egen++;
-  io_uring_prep_poll_add(sqe, fd, poll_mask(want));
+  io_uring_prep_poll_add(sqe, fd, (unsigned int)ev__events_to_poll(want));
   sqe->user_data = ev__iou_tag(EV__IOU_K_POLL, f->egen, fd);
   f->eflags |= EV__IOU_ARMED | EV__IOU_FRESH;
   f->emask = (unsigned char)want;
@@ -83,7 +73,7 @@ void ev__iou_poll_done(struct ev_loop *loop, struct iouring *st, int fd, uint32_
       return;
     }
     if (dispatch != EV__IOU_DRAIN) {
-      ev__fd_event(loop, fd, revents_of((unsigned int)res));
+      ev__fd_event(loop, fd, ev__poll_to_events(res));
       st->reported++;
     }
   } else if (res == -EBADF || res == -EINVAL) {

@@ -6,6 +6,7 @@
  * kernel that refuses (EMFILE at RLIMIT_NOFILE, ENFILE, ENOMEM, EPERM after
  * kernel.io_uring_disabled was set) leaves the loop with the ring it has, unchanged. */
 #include "iouring.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +69,7 @@ static void ring_adopt(struct iouring *st, const struct io_uring *ring, unsigned
                        unsigned int size)
 {
   st->ring = *ring;
+  st->ring_open = 1;
   st->ring_flags = flags;
   st->sq_size = size;
   st->need_enable = !!(flags & IORING_SETUP_R_DISABLED);
@@ -209,7 +211,7 @@ struct io_uring_sqe *ev__iou_sqe(struct ev_loop *loop, struct iouring *st)
  * IORING_ASYNC_CANCEL_ANY (5.19), else request by request. Completions are drained. */
 void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
 {
-  if (st->pid != getpid() || st->need_enable)
+  if (!st->ring_open || st->pid != getpid() || st->need_enable)
     return;
   if (!st->armed && !st->wait_inflight && !io_uring_sq_ready(&st->ring))
     return;
@@ -279,39 +281,51 @@ static void ring_close(struct io_uring *ring, int registered)
 
 void ev__iou_ring_exit(struct iouring *st)
 {
-  ring_close(&st->ring, registered_here(st));
+  if (st->ring_open)
+    ring_close(&st->ring, registered_here(st));
+  st->ring_open = 0;
 }
 
 /* Replace the ring (bigger, other flags, after a failure, after fork); every request is then
  * issued again. `usable`: this process may still submit to the old ring, to cancel what it
  * holds. The new ring takes the old one's fd number (loop->backend_fd, which ev_embed
- * watches, must not change). 0, or -errno with the old ring untouched. */
+ * watches, must not change). 0, or -errno with the old ring untouched, except where the old
+ * ring is of no use any more (!usable) and no fd number is free for a new one (RLIMIT_NOFILE):
+ * then the old ring is closed first, and a failure leaves the loop without a ring. */
 int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int entries,
                          int usable)
 {
   struct io_uring fresh;
   unsigned int flags, size;
   int r = ring_setup(st, &fresh, entries, &flags, &size);
-  if (r < 0)
+  int close_first = (r == -EMFILE || r == -ENFILE) && !usable && st->ring_open;
+  if (r < 0 && !close_first)
     return r;
 
   if (usable)
     ev__iou_ring_cancel_all(loop, st);
   /* EPOLL_CTL requests the old ring never took: the epoll set is not what we believe. */
-  if (st->mode == EV__IOU_MODE_EPOLL && io_uring_sq_ready(&st->ring) > 0)
+  if (st->mode == EV__IOU_MODE_EPOLL && st->ring_open && io_uring_sq_ready(&st->ring) > 0)
     st->rebuild = 1;
   ev__iou_evs_abandon(st);
 
-  struct io_uring old = st->ring;
-  int registered = registered_here(st);
-  ring_adopt(st, &fresh, flags, size);
-  int keep = old.ring_fd;
-  if (keep >= 0 && keep != fresh.ring_fd && dup3(fresh.ring_fd, keep, O_CLOEXEC) == keep) {
-    st->ring.ring_fd = st->ring.enter_ring_fd = keep;
-    old.ring_fd = old.enter_ring_fd = fresh.ring_fd; /* closed with the old ring */
+  if (close_first) {
+    ev__iou_ring_exit(st);
+    r = ring_setup(st, &fresh, entries, &flags, &size);
+    if (r < 0)
+      return r;
+    ring_adopt(st, &fresh, flags, size);
+  } else {
+    struct io_uring old = st->ring;
+    int registered = registered_here(st);
+    ring_adopt(st, &fresh, flags, size);
+    int keep = old.ring_fd;
+    if (keep >= 0 && keep != fresh.ring_fd && dup3(fresh.ring_fd, keep, O_CLOEXEC) == keep) {
+      st->ring.ring_fd = st->ring.enter_ring_fd = keep;
+      old.ring_fd = old.enter_ring_fd = fresh.ring_fd; /* closed with the old ring */
+    }
+    ring_close(&old, registered);
   }
-  ring_close(&old, registered);
-
   st->stats.recreates++;
   ev__iou_polls_lost(loop, st);
   if (st->mode == EV__IOU_MODE_POLL)
@@ -346,8 +360,7 @@ int ev__iou_enter(struct iouring *st, ev_tstamp timeout)
                (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
   /* Milliseconds rounded up, like the epoll backend: a timer due in 0.2 ms must not make the
    * loop spin, nor wake it early. */
-  long long ms = timeout <= 0. ? 0 : timeout > 1e9 ? 1000000000000LL
-                                                   : (long long)(timeout * 1e3 + 0.9999);
+  long long ms = ev__timeout_ms(timeout);
   if (!ms || io_uring_cq_ready(ring)) {
     if (!queued && !flush)
       return 0;
