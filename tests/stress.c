@@ -653,6 +653,31 @@ static void fork_case_test(void **state)
   isolated(body_fork_case, *state);
 }
 
+/* The smallest case of the parent's EOF check: ev_loop_fork in the process that made the
+ * loop, without any fork (libev allows the call anywhere and suggests it in the parent too).
+ * The socket watched before the call is then stopped and closed: the peer must see EOF. */
+static void body_loop_fork_without_fork(void *arg)
+{
+  struct ev_loop *loop = test_loop(0);
+  int p[2], sv[2];
+  make_pipe(p);
+  make_socketpair(sv);
+  struct counted pw, sw;
+  counted_start(loop, &pw, p[0]);
+  counted_start(loop, &sw, sv[0]);
+  io_must_fire(loop, &pw, p[1], "before ev_loop_fork");
+  ev_loop_fork(loop);
+  io_must_fire(loop, &pw, p[1], "after ev_loop_fork");
+  closed_socket_shows_eof(loop, &sw.io, sv, "after ev_loop_fork");
+  io_must_fire(loop, &pw, p[1], "after closing the socket");
+  ev_loop_destroy(loop);
+}
+
+static void loop_fork_without_a_fork_then_a_stopped_and_closed_socket_shows_eof(void **state)
+{
+  isolated(body_loop_fork_without_fork, NULL);
+}
+
 #define NFORK_CASES (NKINDS * 8)
 static struct fork_case fork_cases[NFORK_CASES];
 static const char *const kind_ids[NKINDS] = { "glibc_fork", "syscall_fork", "clone_without_vm",
@@ -662,14 +687,15 @@ static const char *const kind_ids[NKINDS] = { "glibc_fork", "syscall_fork", "clo
 
 int main(void)
 {
-  struct CMUnitTest tests[5 + NFORK_CASES] = {
+  struct CMUnitTest tests[6 + NFORK_CASES] = {
     cmocka_unit_test(async_sends_from_4_threads_each_on_its_own_watcher_all_arrive),
     cmocka_unit_test(async_sends_from_8_threads_each_on_its_own_watcher_all_arrive),
     cmocka_unit_test(async_sends_from_8_threads_on_one_shared_watcher_all_arrive),
     cmocka_unit_test(a_loop_run_by_a_thread_with_a_recycled_id_sees_its_io_events),
     cmocka_unit_test(loops_created_run_and_destroyed_across_recycled_threads_see_their_io),
+    cmocka_unit_test(loop_fork_without_a_fork_then_a_stopped_and_closed_socket_shows_eof),
   };
-  int n = 5;
+  int n = 6;
   for (int k = 0; k < NKINDS; k++)
     for (int m = 0; m < 8; m++) {
       struct fork_case *c = &fork_cases[k * 8 + m];
