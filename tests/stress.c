@@ -483,6 +483,108 @@ static void body_recycled_id_stress(void *arg)
   CHECK(recycled_ids > 0, "glibc gave no thread a previous thread's id: nothing was tested");
 }
 
+/* One long-lived thread runs many loops, more than a thread has slots for registered rings
+ * (16 in Linux): each loop made and run by the thread and destroyed by another, short-lived
+ * thread while the first lives on, then as many kept alive at once and run again. */
+#define MANY_LOOPS 40
+
+static void *destroy_loop_thread(void *arg)
+{
+  ev_loop_destroy(arg);
+  return NULL;
+}
+
+static void *thread_runs_many_loops(void *arg)
+{
+  static struct ev_loop *loops[MANY_LOOPS];
+  static struct counted cs[MANY_LOOPS];
+  static int ps[MANY_LOOPS][2];
+  int p[2];
+  make_pipe(p);
+  for (int i = 0; i < MANY_LOOPS; i++) {
+    struct ev_loop *l = new_loop_checked();
+    struct counted c;
+    counted_start(l, &c, p[0]);
+    io_must_fire(l, &c, p[1], "a loop made and run by a thread that ran many loops before");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, destroy_loop_thread, l) == 0, "pthread_create");
+    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  }
+  for (int i = 0; i < MANY_LOOPS; i++) {
+    loops[i] = new_loop_checked();
+    make_pipe(ps[i]);
+    counted_start(loops[i], &cs[i], ps[i][0]);
+    io_must_fire(loops[i], &cs[i], ps[i][1], "one of many loops alive in one thread");
+  }
+  for (int i = 0; i < MANY_LOOPS; i++)
+    io_must_fire(loops[i], &cs[i], ps[i][1], "one of many loops alive in one thread, again");
+  for (int i = 0; i < MANY_LOOPS; i++) {
+    ev_loop_destroy(loops[i]);
+    close(ps[i][0]);
+    close(ps[i][1]);
+  }
+  close(p[0]);
+  close(p[1]);
+  return NULL;
+}
+
+static void body_many_loops_one_thread(void *arg)
+{
+  run_in_thread(thread_runs_many_loops, NULL);
+}
+
+static void one_thread_running_more_loops_than_it_can_register_sees_all_their_io(void **state)
+{
+  isolated(body_many_loops_one_thread, NULL);
+}
+
+/* The peer sv[1] of a closed socket must see EOF within EVENT_LIMIT seconds (no loop runs). */
+static void peer_sees_eof(int peer, const char *who)
+{
+  struct pollfd pfd = { peer, POLLIN, 0 };
+  double start = mono();
+  int r;
+  while ((r = poll(&pfd, 1, 100)) <= 0 && mono() - start < EVENT_LIMIT)
+    ;
+  char c;
+  CHECK(r > 0 && read(peer, &c, 1) == 0,
+        "%s: the peer saw no EOF within %g s after the socket was closed (backend %s)", who,
+        EVENT_LIMIT, test_backend_name());
+}
+
+/* A thread runs a loop watching a socket; another thread destroys the loop, then the socket
+ * is closed while the first thread lives on: nothing may still hold the socket. */
+static void *thread_runs_then_has_its_loop_destroyed(void *arg)
+{
+  struct ev_loop *l = new_loop_checked();
+  int p[2], sv[2];
+  make_pipe(p);
+  make_socketpair(sv);
+  struct counted pw, sw;
+  counted_start(l, &pw, p[0]);
+  counted_start(l, &sw, sv[0]);
+  io_must_fire(l, &pw, p[1], "the loop before it is destroyed");
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, destroy_loop_thread, l) == 0, "pthread_create");
+  CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  close(sv[0]);
+  peer_sees_eof(sv[1], "loop destroyed by another thread than the one that ran it");
+  close(sv[1]);
+  close(p[0]);
+  close(p[1]);
+  return NULL;
+}
+
+static void body_destroyed_by_another_thread(void *arg)
+{
+  run_in_thread(thread_runs_then_has_its_loop_destroyed, NULL);
+}
+
+static void a_loop_destroyed_by_another_thread_lets_go_of_the_sockets_it_watched(void **state)
+{
+  isolated(body_destroyed_by_another_thread, NULL);
+}
+
 static void a_loop_run_by_a_thread_with_a_recycled_id_sees_its_io_events(void **state)
 {
   isolated(body_recycled_id_minimal, NULL);
@@ -709,15 +811,17 @@ static const char *const kind_ids[NKINDS] = { "glibc_fork", "syscall_fork", "clo
 
 int main(void)
 {
-  struct CMUnitTest tests[6 + NFORK_CASES] = {
+  struct CMUnitTest tests[8 + NFORK_CASES] = {
     cmocka_unit_test(async_sends_from_4_threads_each_on_its_own_watcher_all_arrive),
     cmocka_unit_test(async_sends_from_8_threads_each_on_its_own_watcher_all_arrive),
     cmocka_unit_test(async_sends_from_8_threads_on_one_shared_watcher_all_arrive),
     cmocka_unit_test(a_loop_run_by_a_thread_with_a_recycled_id_sees_its_io_events),
     cmocka_unit_test(loops_created_run_and_destroyed_across_recycled_threads_see_their_io),
+    cmocka_unit_test(one_thread_running_more_loops_than_it_can_register_sees_all_their_io),
+    cmocka_unit_test(a_loop_destroyed_by_another_thread_lets_go_of_the_sockets_it_watched),
     cmocka_unit_test(loop_fork_without_a_fork_then_a_stopped_and_closed_socket_shows_eof),
   };
-  int n = 6;
+  int n = 8;
   for (int k = 0; k < NKINDS; k++)
     for (int m = 0; m < 8; m++) {
       struct fork_case *c = &fork_cases[k * 8 + m];
