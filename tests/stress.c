@@ -655,7 +655,14 @@ struct fork_setup {
   struct ev_loop *loop;
   int par[2], chd[2], sv[2], report[2], release[2];
   struct counted par_w, chd_w, sock_w;
+  ev_fork fork_w;
+  int forks_seen; /* fork_w's callbacks in this process */
 };
+
+static void count_fork_cb(struct ev_loop *loop, ev_fork *w, int revents)
+{
+  (*(int *)w->data)++;
+}
 
 /* The child. It uses the inherited loop when it called ev_loop_fork or when EVFLAG_FORKCHECK
  * must notice the fork, with the watcher of chd[0] started before the fork; otherwise
@@ -680,6 +687,10 @@ static void fork_child_side(struct fork_setup *f)
     ev_io_stop(l, &f->par_w.io);
     ev_io_stop(l, &f->sock_w.io);
     ev_run(l, EVRUN_NOWAIT);
+    CHECK(f->forks_seen == 1,
+          "child made by %s: %d fork watcher callbacks in the first iteration, expected 1 (%s)",
+          kind_names[c->kind], f->forks_seen,
+          c->child_loop_fork ? "ev_loop_fork was called" : "EVFLAG_FORKCHECK must notice");
   } else {
     l = new_loop_checked();
     cw = &own;
@@ -728,6 +739,9 @@ static void body_fork_case(void *arg)
   counted_start(f->loop, &f->par_w, f->par[0]);
   counted_start(f->loop, &f->chd_w, f->chd[0]);
   counted_start(f->loop, &f->sock_w, f->sv[0]);
+  ev_fork_init(&f->fork_w, count_fork_cb);
+  f->fork_w.data = &f->forks_seen;
+  ev_fork_start(f->loop, &f->fork_w);
   /* Everything armed in the kernel before the fork. */
   io_must_fire(f->loop, &f->par_w, f->par[1], "parent before the fork");
   io_must_fire(f->loop, &f->chd_w, f->chd[1], "parent before the fork");
@@ -760,6 +774,8 @@ static void body_fork_case(void *arg)
     ev_loop_fork(f->loop);
   for (int i = 0; i < 3; i++)
     io_must_fire(f->loop, &f->par_w, f->par[1], "parent: watcher started before the fork");
+  CHECK(f->forks_seen == c->parent_loop_fork, "parent: %d fork watcher callbacks, expected %d",
+        f->forks_seen, c->parent_loop_fork);
   closed_socket_shows_eof(f->loop, &f->sock_w.io, f->sv, "parent");
   io_must_fire(f->loop, &f->par_w, f->par[1], "parent: after closing the socket");
 
