@@ -1,7 +1,13 @@
-/* stress.c - threads and forks against one library: ev_async_send from many threads, loops
- * run by short-lived threads whose pthread_t values glibc recycles, and every way of making a
- * child process (glibc fork(), syscall(SYS_fork), clone without CLONE_VM, _Fork) with and
- * without ev_loop_fork in the child and in the parent, with and without EVFLAG_FORKCHECK.
+/* stress.c - threads and forks against one library:
+ * - ev_async_send from 4 and 8 threads, every send counted;
+ * - loops made, run (io watchers on pipes that must fire) and destroyed across short-lived
+ *   threads whose pthread_t values glibc recycles, one thread running more loops than it has
+ *   registered-ring slots, a loop destroyed by another thread than the one that ran it;
+ * - every way of making a child process (glibc fork(), syscall(SYS_fork), clone without
+ *   CLONE_VM, _Fork) with and without ev_loop_fork in the child and in the parent, with and
+ *   without EVFLAG_FORKCHECK: both loops keep their io watchers, fork watchers run where a
+ *   fork was noticed, and a socket stopped and closed shows EOF to its peer (also after
+ *   ev_loop_fork without any fork).
  *
  * Every test body runs in a forked child of the test program with an alarm (test_run_child),
  * so a hang fails the test instead of blocking the run. Inside, checks print a "# " line and
@@ -13,7 +19,6 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -139,9 +144,12 @@ static void io_must_fire(struct ev_loop *loop, struct counted *c, int wfd, const
  * after seen[i] reached its last number, so no send of it can coalesce with another of its own:
  * every send must be answered, and a lost wake-up leaves its sender waiting until its
  * deadline, when it writes the rescue pipe (an io watcher, independent of the async path)
- * to stop the loop and the test fails naming the lost send. With one watcher per thread the
- * callbacks of a watcher must number exactly M; with one watcher shared by all threads the
- * sends of different threads coalesce, so only seen[] is exact. */
+ * to stop the loop and the test fails naming the lost send. The loop has no timer that could
+ * wake it by chance. M is at most nsends, less when SEND_BUDGET runs out first; each sender
+ * reports its M in last[i] and then sends done_w, which ends the loop when all are done.
+ * With one watcher per thread the callbacks of a watcher must number exactly M; with one
+ * watcher shared by all threads the sends of different threads coalesce, so only seen[] is
+ * exact. */
 #define MAX_SENDERS 8
 #define SEND_DEADLINE 5. /* seconds a sender waits for one answer */
 #define SEND_BUDGET 3.   /* seconds of sending: fewer sends on a slow machine, as many checks */
