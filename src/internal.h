@@ -133,6 +133,8 @@ struct ev_loop {
   const struct ev_backend_ops *backend;
   void *backend_data;
   int backend_fd;       /* pollable kernel object for ev_embed, -1 if none */
+  unsigned int backend_fd_gen; /* bumped whenever backend_fd is (re)placed: ev__backend_fd_set */
+  unsigned int embed_fd_gen;   /* backend_fd_gen that an ev_embed of this loop registered */
   unsigned int flags;   /* flags the loop was created with, after LIBEV_FLAGS */
 
   /* fd table and the batched change list */

@@ -106,6 +106,14 @@ static void embed_prepare_cb(struct ev_loop *loop, ev_prepare *prepare, int reve
   }
   if (other->backend->flush)
     other->backend->flush(other);
+  /* A new kernel object behind the embedded loop's fd (a renewed epoll set, a new ring, a
+   * fallback to another backend), maybe under the same number: register it afresh. */
+  if (other->embed_fd_gen != other->backend_fd_gen && other->backend_fd >= 0) {
+    ev_io_stop(loop, &w->io);
+    ev_io_set(&w->io, other->backend_fd, EV_READ);
+    ev_io_start(loop, &w->io);
+    other->embed_fd_gen = other->backend_fd_gen;
+  }
 }
 
 static void embed_fork_cb(struct ev_loop *loop, ev_fork *fork_w, int revents)
@@ -133,6 +141,7 @@ void ev_embed_start(struct ev_loop *loop, ev_embed *w)
               "ev_embed_start called with a loop whose backend cannot be embedded");
 
   ev_io_init(&w->io, embed_io_cb, other->backend_fd, EV_READ);
+  other->embed_fd_gen = other->backend_fd_gen;
   ev_set_priority(&w->io, ev_priority(w));
   ev_io_start(loop, &w->io);
 

@@ -523,6 +523,59 @@ static void embed_without_callback_runs_the_embedded_loop_automatically(void **s
   close_pipe(p);
 }
 
+/* The embedded loop replaces its epoll set under the same fd number (an event of a stale
+ * registration: the watched file was dup'd, its old number closed and reused): the outer loop
+ * still hears the embedded loop's events afterwards. */
+static int rebuild_reads;
+static void rebuild_read_cb(struct ev_loop *l, ev_io *w, int rev)
+{
+  char c;
+  if (read(w->fd, &c, 1) == 1)
+    rebuild_reads++;
+}
+
+static void embed_keeps_working_after_the_embedded_loop_renews_its_epoll_set(void **state)
+{
+  struct ev_loop *l = test_loop(0), *inner = embedded_loop();
+  ev_embed e;
+  ev_io wa, wc;
+  int a[2], c[2];
+  make_pipe(a);
+  make_pipe(c);
+  rebuild_reads = 0;
+  ev_io_init(&wa, rebuild_read_cb, a[0], EV_READ);
+  ev_io_init(&wc, rebuild_read_cb, c[0], EV_READ);
+  ev_io_start(inner, &wa);
+  ev_io_start(inner, &wc);
+  ev_embed_init(&e, 0, inner);
+  ev_embed_start(l, &e);
+  test_run_nowait(l, 2);
+  test_put(a[1], "1");
+  test_run_nowait(l, 2);
+  assert_int_equal(rebuild_reads, 1);
+  /* The watched file moves to a new number; the old number is closed and reused. */
+  int moved = dup(a[0]);
+  assert_true(moved >= 0);
+  ev_io_stop(inner, &wa);
+  int old = a[0];
+  close(old);
+  int reuse = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ev_io_set(&wa, moved, EV_READ);
+  ev_io_start(inner, &wa);
+  test_put(a[1], "2");
+  test_run_nowait(l, 5);
+  assert_int_equal(rebuild_reads, 2);
+  test_put(c[1], "3");
+  test_run_nowait(l, 5);
+  assert_int_equal(rebuild_reads, 3);
+  ev_io_stop(inner, &wa);
+  ev_io_stop(inner, &wc);
+  ev_embed_stop(l, &e);
+  ev_loop_destroy(inner);
+  ev_loop_destroy(l);
+  close(moved), close(reuse), close(a[1]), close_pipe(c);
+}
+
 static int embed_cb_calls, embed_cb_rev, inner_calls_before_sweep, inner_calls_after_sweep;
 static void embed_cb(struct ev_loop *l, ev_embed *w, int rev)
 {
@@ -740,6 +793,7 @@ int main(void)
     cmocka_unit_test(embed_start_activates_the_inner_io_prepare_and_fork_watchers),
     cmocka_unit_test(embed_without_callback_runs_the_embedded_loop_automatically),
     cmocka_unit_test(embed_callback_gets_EV_EMBED_and_sweep_runs_the_embedded_loop),
+    cmocka_unit_test(embed_keeps_working_after_the_embedded_loop_renews_its_epoll_set),
     cmocka_unit_test(once_on_a_ready_fd_passes_EV_READ_and_the_argument),
     cmocka_unit_test(once_without_fd_is_a_timer),
     cmocka_unit_test(once_with_negative_timeout_waits_for_io_only),

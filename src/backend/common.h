@@ -56,4 +56,12 @@ static inline int ev__epoll_to_events(uint32_t events)
  * be closed to make room. Safe in a forked child (closes only its own reference). */
 int ev__epoll_fresh_set(int *epfd);
 
+/* The loop's pollable fd (for ev_embed) now is `fd`, a new kernel object even where the number
+ * is the old one: a loop embedding this one registers it again (embed_prepare_cb). */
+static inline void ev__backend_fd_set(struct ev_loop *loop, int fd)
+{
+  loop->backend_fd = fd;
+  loop->backend_fd_gen++;
+}
+
 #endif

@@ -170,7 +170,7 @@ static int epoll_fresh_instance(struct ev_loop *loop, struct epoll_state *st)
 {
   int err = ev__epoll_fresh_set(&st->epfd);
 
-  loop->backend_fd = st->epfd;
+  ev__backend_fd_set(loop, st->epfd);
   if (err < 0)
     return err;
   st->registered = 0;
@@ -314,7 +314,7 @@ static int epoll_init(struct ev_loop *loop)
     return err;
   }
   loop->backend_data = st;
-  loop->backend_fd = st->epfd;
+  ev__backend_fd_set(loop, st->epfd);
   return 0;
 }
 
@@ -328,7 +328,7 @@ static void epoll_destroy(struct ev_loop *loop)
   ev__free(st->always);
   ev__free(st);
   loop->backend_data = NULL;
-  loop->backend_fd = -1;
+  ev__backend_fd_set(loop, -1);
 }
 
 static int epoll_fork(struct ev_loop *loop)
@@ -344,7 +344,8 @@ static int epoll_fork(struct ev_loop *loop)
      * none now, every epoll_ctl reports the loss (EBADF) through the syserr callback. */
     if (st->epfd >= 0)
       close(st->epfd);
-    st->epfd = loop->backend_fd = -1;
+    st->epfd = -1;
+    ev__backend_fd_set(loop, -1);
     return err;
   }
   for (int fd = 0; fd < loop->fd_cap; fd++) {

@@ -21,6 +21,7 @@
  * epoll_ctl become EV_ERROR for the fd's watchers. If no ring can be had any more, the loop
  * moves to the epoll backend. */
 #include "iouring.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -174,7 +175,7 @@ static int iouring_init(struct ev_loop *loop)
     return r;
   }
   loop->backend_data = st;
-  loop->backend_fd = st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd;
+  ev__backend_fd_set(loop, st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd);
   return 0;
 }
 
@@ -202,7 +203,7 @@ static void iouring_destroy(struct ev_loop *loop)
   ev__iou_ring_exit(st);
   state_free(st);
   loop->backend_data = NULL;
-  loop->backend_fd = -1;
+  ev__backend_fd_set(loop, -1);
 }
 
 /* Without a ring (io_uring forbidden after the loop was created, memory exhausted): hand the
@@ -245,7 +246,7 @@ static int iouring_fork(struct ev_loop *loop)
     if (ev__iou_epoll_renew_set(loop, st) < 0)
       ev__iou_epoll_abandon(loop, st);
   }
-  loop->backend_fd = st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd;
+  ev__backend_fd_set(loop, st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd);
   /* The loop now clears every fd's backend state and calls modify() for each. */
   return 0;
 }

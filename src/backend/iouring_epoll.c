@@ -185,7 +185,7 @@ void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st)
 int ev__iou_epoll_renew_set(struct ev_loop *loop, struct iouring *st)
 {
   int r = ev__epoll_fresh_set(&st->epfd);
-  loop->backend_fd = st->epfd;
+  ev__backend_fd_set(loop, st->epfd);
   return r;
 }
 
@@ -233,6 +233,6 @@ void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st)
     close(st->epfd);
   st->epfd = -1;
   st->rebuild = 0;
-  loop->backend_fd = st->ring.ring_fd;
+  ev__backend_fd_set(loop, st->ring.ring_fd);
   register_all_again(loop, st, EV__IOU_REG | EV__IOU_POLL | EV__IOU_TRIM);
 }

@@ -329,7 +329,7 @@ int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int 
   st->stats.recreates++;
   ev__iou_polls_lost(loop, st);
   if (st->mode == EV__IOU_MODE_POLL)
-    loop->backend_fd = st->ring.ring_fd;
+    ev__backend_fd_set(loop, st->ring.ring_fd);
   return 0;
 }
 
