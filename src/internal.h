@@ -52,6 +52,10 @@ struct ev_backend_ops {
    * NULL means always available. */
   int (*available)(void);
 
+  /* Optional: whether ev_recommended_backends() includes it where it is available, i.e. it
+   * was measured not slower than epoll on this kernel. NULL means yes. */
+  int (*recommended)(void);
+
   /* Create kernel state for a fresh loop. 0 or -errno. Sets loop->backend_data and, for an
    * embeddable backend, loop->backend_fd. */
   int (*init)(struct ev_loop *loop);
@@ -216,6 +220,9 @@ void ev__grow(void **arr, int *cap, int need, size_t size);
 #define EV__GROW(arr, cap, need) ev__grow((void **)&(arr), &(cap), (need), sizeof *(arr))
 void ev__syserr(const char *msg);
 void ev__usage_error(const char *msg, const char *file, int line) __attribute__((noreturn));
+
+/* loop.c: the calling process's pid, a system call only once per process (see loop.c) */
+pid_t ev__getpid(void);
 
 /* loop.c: watcher state and the pending queue */
 void ev__start(struct ev_loop *loop, ev_watcher *w, int active);

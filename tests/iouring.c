@@ -155,6 +155,29 @@ static void masks_take_effect(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The default: io_uring only where it was measured not slower than epoll (ring-driven epoll,
+ * 6.15+); the per-fd poll mode of older kernels stays one flag away (docs/benchmarks.md) */
+
+static void iouring_recommended_only_with_ring_epoll(void **state)
+{
+  if (!iouring_only())
+    return;
+  for (int m = 0; m < NMASKS; m++) {
+    use_mask(masks[m]);
+    int ring_epoll = strstr(masks[m], "epoll_wait") == NULL;
+    unsigned int rec = ev_recommended_backends();
+    printf("# mask \"%s\": recommended %#x\n", masks[m], rec);
+    assert_int_equal(!!(rec & EVBACKEND_IOURING), ring_epoll);
+    assert_true(ev_supported_backends() & EVBACKEND_IOURING);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_NOENV);
+    assert_non_null(loop);
+    assert_int_equal(ev_backend(loop), ring_epoll ? EVBACKEND_IOURING : EVBACKEND_EPOLL);
+    ev_loop_destroy(loop);
+  }
+  reset_env();
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Level-triggered under every mask: 10 bytes read one per callback give 10 callbacks */
 
 static void level_one(struct ev_loop *loop, int rfd, int wfd)
@@ -1073,6 +1096,7 @@ int main(void)
 
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(masks_take_effect),
+    cmocka_unit_test(iouring_recommended_only_with_ring_epoll),
     cmocka_unit_test(level_triggered_every_mask),
     cmocka_unit_test(rearm_10000_watchers_20_rounds),
     cmocka_unit_test(more_ready_fds_than_ring_entries),

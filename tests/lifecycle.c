@@ -229,6 +229,38 @@ static void stopped_then_closed_pipe_is_gone_at_once(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* A forked child stops a watcher it inherited before its loop noticed the fork (libev lets it
+ * call ev_loop_fork and only then run the loop): the parent's watcher keeps working. */
+
+static void child_stopping_an_inherited_watcher_leaves_the_parent_alone(void **state)
+{
+  struct ev_loop *loop = test_loop(0);
+  int pp[2];
+  make_pipe(pp);
+  struct rec r;
+  rec_start(loop, &r, pp[0], EV_READ);
+  test_run_nowait(loop, 2);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    ev_loop_fork(loop);
+    ev_io_stop(loop, &r.io);
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  test_put(pp[1], "x");
+  for (int i = 0; i < 10 && !r.calls; i++)
+    ev_run(loop, EVRUN_NOWAIT);
+  assert_int_equal(r.calls, 1);
+  ev_io_stop(loop, &r.io);
+  ev_loop_destroy(loop);
+  close(pp[0]), close(pp[1]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* A forked child that keeps the loop's kernel objects open (no exec, no ev_loop_fork) does
  * not keep the parent's closed sockets alive, whether the parent's loop replaced them (a
  * grown set) or was destroyed. */
@@ -420,6 +452,7 @@ int main(void)
     cmocka_unit_test(refused_growth_is_not_retried_every_iteration),
     cmocka_unit_test(fork_in_owner_then_stop_and_close_peer_sees_eof),
     cmocka_unit_test(stopped_then_closed_pipe_is_gone_at_once),
+    cmocka_unit_test(child_stopping_an_inherited_watcher_leaves_the_parent_alone),
     cmocka_unit_test(forked_child_does_not_pin_closed_sockets),
     cmocka_unit_test(loops_on_recycled_thread_ids_keep_their_own_events),
     cmocka_unit_test(reused_fd_with_new_mask_reported_in_same_iteration),

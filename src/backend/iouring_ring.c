@@ -76,7 +76,7 @@ static void ring_adopt(struct iouring *st, const struct io_uring *ring, unsigned
   st->need_register = !(st->off & EV__IOU_OFF_REGISTER);
   st->fixed_ep = 0;
   st->reg_thread = 0;
-  st->pid = getpid();
+  st->pid = ev__getpid();
   /* One epoll_event per SQE slot: the kernel copies it when it takes the request. */
   if ((int)size > st->ctl_cap) {
     ev__free(st->ctl);
@@ -211,7 +211,7 @@ struct io_uring_sqe *ev__iou_sqe(struct ev_loop *loop, struct iouring *st)
  * IORING_ASYNC_CANCEL_ANY (5.19), else request by request. Completions are drained. */
 void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
 {
-  if (!st->ring_open || st->pid != getpid() || st->need_enable)
+  if (!st->ring_open || st->pid != ev__getpid() || st->need_enable)
     return;
   if (!st->armed && !st->wait_inflight && !io_uring_sq_ready(&st->ring))
     return;
@@ -264,7 +264,7 @@ void ev__iou_evs_abandon(struct iouring *st)
 /* Whether this thread of this process registered the loop's ring. */
 static int registered_here(const struct iouring *st)
 {
-  return (st->ring.int_flags & LIBURING_INT_FLAG_REG_RING) && st->pid == getpid() &&
+  return (st->ring.int_flags & LIBURING_INT_FLAG_REG_RING) && st->pid == ev__getpid() &&
          st->reg_thread && st->reg_thread == ev__iou_thread_id();
 }
 
