@@ -1,7 +1,11 @@
 /* main.c - evfuzz: one seeded random libev program, printed as a trace (tests/fuzz/README).
  *
  *   evfuzz -s SEED [-n STEPS] [-b select|poll|epoll|iouring] [-l system|evring] [-x op,op]
+ *          [-k STEPS]
  *
+ * Each step draws from a random stream of its own (seed, step number), so that leaving steps
+ * out (-k keeps only the listed steps, e.g. "0-40,57,90-99": tests/fuzz/minimise) leaves
+ * the choices of the other steps alone as far as the state allows.
  * Each step is one operation (ops.c) followed by one ev_run: EVRUN_NOWAIT mostly, sometimes
  * EVRUN_ONCE or ev_run(0) ended by a check watcher after 1-3 iterations; in both of these an
  * idle watcher keeps the loop from blocking. Then the callbacks' deferred reads and writes
@@ -67,6 +71,29 @@ static void disable_ops(char *list)
   }
 }
 
+/* -k: the steps to run, as a list of ranges */
+static unsigned keep_lo[1024], keep_hi[1024], nkeep;
+
+static void parse_keep(char *list)
+{
+  for (char *r = strtok(list, ","); r && nkeep < 1024; r = strtok(NULL, ",")) {
+    char *dash = strchr(r, '-');
+    keep_lo[nkeep] = (unsigned)strtoul(r, NULL, 10);
+    keep_hi[nkeep] = dash ? (unsigned)strtoul(dash + 1, NULL, 10) : keep_lo[nkeep];
+    nkeep++;
+  }
+}
+
+static int kept(unsigned step)
+{
+  if (!nkeep)
+    return 1;
+  for (unsigned i = 0; i < nkeep; i++)
+    if (step >= keep_lo[i] && step <= keep_hi[i])
+      return 1;
+  return 0;
+}
+
 static void run_step(struct ev_loop *loop, struct fz_rng *r)
 {
   unsigned mode = fz_below(r, 100);
@@ -96,15 +123,16 @@ int main(int argc, char **argv)
   unsigned steps = 200;
   const char *backend = "epoll", *lib = NULL;
   int c;
-  while ((c = getopt(argc, argv, "s:n:b:l:x:")) != -1) {
+  while ((c = getopt(argc, argv, "s:n:b:l:x:k:")) != -1) {
     switch (c) {
     case 's': fz_seed = strtoull(optarg, NULL, 0); break;
     case 'n': steps = (unsigned)strtoul(optarg, NULL, 0); break;
     case 'b': backend = optarg; break;
     case 'l': lib = optarg; break;
     case 'x': disable_ops(optarg); break;
+    case 'k': parse_keep(optarg); break;
     default:
-      fprintf(stderr, "usage: evfuzz -s SEED [-n STEPS] [-b BACKEND] [-l system|evring] [-x ops]\n");
+      fprintf(stderr, "usage: evfuzz -s SEED [-n STEPS] [-b BACKEND] [-l system|evring] [-x ops] [-k steps]\n");
       return 2;
     }
   }
@@ -130,9 +158,12 @@ int main(int argc, char **argv)
   fz_watchers_init(loop, &r);
 
   for (unsigned s = 0; s < steps; s++) {
+    if (!kept(s))
+      continue;
+    struct fz_rng sr = { fz_mix(fz_seed ^ fz_mix(s + 1)) };
     fz_step_reset();
-    fz_op_step(loop, &r, s);
-    run_step(loop, &r);
+    fz_op_step(loop, &sr, s);
+    run_step(loop, &sr);
   }
 
   fz_stop_all(loop);
