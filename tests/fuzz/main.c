@@ -164,6 +164,9 @@ int main(int argc, char **argv)
     fz_step_reset();
     fz_op_step(loop, &sr, s);
     run_step(loop, &sr);
+    for (int i = 0; i < fz_first_special; i++)
+      if (fz_ws[i].kind == FZ_FORK)
+        ev_fork_stop(loop, &fz_ws[i].u.fork);
   }
 
   fz_stop_all(loop);
