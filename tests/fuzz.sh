@@ -3,16 +3,18 @@
 #
 # Each seed of tests/fuzz/seeds is one evfuzz program of 200 steps, run on Debian's libev
 # (the oracle, twice) and on evring's select, poll, epoll and io_uring backends (ring-driven
-# epoll, per-fd poll mode, the old-kernel feature set); the normalised traces must be equal.
+# epoll, per-fd poll mode, the old-kernel feature set with and without ring epoll); the
+# normalised traces must be equal.
 # One TAP line per seed and configuration group.
 #
 # Exclusions while defects are being fixed elsewhere (remove them once they are fixed):
 #   io_uring ring-epoll (iouring, iouring-oldkernel) without close and dup2: a reused fd
 #     number is reported one iteration late after the EPOLL_CTL retry (MOD -> ENOENT,
 #     ADD); close and dup2 are the only operations that let a number be reused.
-#   io_uring per-fd poll mode without loop-fork: after ev_loop_fork in the same process the
-#     old ring's one-shot polls stay armed and pin their files, so closing such an fd does
-#     not hang up its peer.
+#   io_uring per-fd poll mode (iouring-pollmode, iouring-oldpoll) without loop-fork: after
+#     ev_loop_fork in the same process the old ring's one-shot polls stay armed and pin
+#     their files, so closing such an fd does not hang up its peer.
+# FUZZ_NO_EXCLUDE=1 runs every configuration with every operation.
 set -u
 BUILD=${BUILD:-build}
 if [ ! -x "$BUILD/fuzz/evfuzz" ]; then
@@ -26,7 +28,7 @@ fi
 seeds=$(grep -v '^#' tests/fuzz/seeds)
 groups="select,poll,epoll:
 iouring,iouring-oldkernel:-x close,dup2
-iouring-pollmode:-x loop-fork"
+iouring-pollmode,iouring-oldpoll:-x loop-fork"
 ngroups=$(echo "$groups" | wc -l)
 set -- $seeds
 echo "1..$(($# * ngroups))"
@@ -34,6 +36,7 @@ n=0
 for seed in $seeds; do
   while IFS=: read -r configs opts; do
     n=$((n + 1))
+    [ -n "${FUZZ_NO_EXCLUDE:-}" ] && opts=
     out=$(FUZZ_CONFIGS=$(echo "$configs" | tr , ' ') sh tests/fuzz/run-seed "$seed" $opts 2>&1)
     rc=$?
     desc="seed $seed on $configs${opts:+ ($opts)}"
