@@ -422,6 +422,30 @@ static int op_nest(struct ev_loop *l, struct fz_rng *r)
   return 1;
 }
 
+static void on_release(struct ev_loop *l)
+{
+  fprintf(fz_out, "rel d%u i%u\n", ev_depth(l), ev_iteration(l));
+}
+
+static void on_acquire(struct ev_loop *l)
+{
+  fprintf(fz_out, "acq d%u i%u\n", ev_depth(l), ev_iteration(l));
+}
+
+/* installs or removes a release/acquire pair, which libev calls around every backend poll */
+static int op_release_cb(struct ev_loop *l, struct fz_rng *r)
+{
+  static int on;
+  (void)r;
+  on = !on;
+  if (on)
+    ev_set_loop_release_cb(l, on_release, on_acquire);
+  else
+    ev_set_loop_release_cb(l, NULL, NULL);
+  fprintf(fz_out, " %s", on ? "on" : "off");
+  return 1;
+}
+
 const struct fz_op fz_ops[FZ_NOPS] = {
   { "pipe", 3, op_pipe },
   { "sockpair", 3, op_sockpair },
@@ -453,6 +477,7 @@ const struct fz_op fz_ops[FZ_NOPS] = {
   { "setpri", 2, op_setpri },
   { "loop-fork", 1, op_loop_fork },
   { "nest", 2, op_nest },
+  { "release-cb", 1, op_release_cb },
 };
 
 int fz_op_find(const char *name)

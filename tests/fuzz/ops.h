@@ -4,7 +4,7 @@
 
 #include "fuzz.h"
 
-#define FZ_NOPS 30
+#define FZ_NOPS 31
 
 struct fz_op {
   const char *name;
