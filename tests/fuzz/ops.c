@@ -3,9 +3,10 @@
  * Every operation keeps to the rules under which Debian's libev is defined: an fd is closed
  * (or replaced by dup2) only when no active io watcher uses its number, an io watcher whose
  * number was closed or replaced since its last ev_io_set gets ev_io_set again before it is
- * started, ev_io_set and ev_set_priority only touch stopped, non-pending watchers, and only
- * signals whose default action is "ignore" are raised. An operation that does not apply to
- * the current state returns 0 and the step draws another one. */
+ * started, ev_io_set and ev_set_priority only touch stopped, non-pending watchers,
+ * ev_async_send waits until an ev_async was started (libev needs the loop's wakeup fd for
+ * it), and only signals that are harmless by default are raised. An operation that does not
+ * apply to the current state returns 0 and the step draws another one. */
 #include "fuzz.h"
 #include "ops.h"
 

@@ -5,7 +5,9 @@
  * in which a library invokes the watchers of one priority (the order the trace normaliser
  * does not compare). For the same reason a callback only acts on itself, on watchers of
  * strictly lower priority (which cannot have run yet in this pass over the pending queue),
- * and on descriptors through deferred byte counts (fz_fd_apply_deferred() after ev_run). */
+ * on descriptors through deferred byte counts (fz_fd_apply_deferred() after ev_run and
+ * before the nester's nested runs), and through actions whose order does not matter:
+ * ev_async_send, raise, ev_break. */
 #include "fuzz.h"
 
 #include <signal.h>
@@ -17,7 +19,8 @@ int fz_first_special;
 struct fz_w *fz_nest, *fz_guard, *fz_breaker;
 unsigned fz_breaker_left;
 int fz_async_started;
-/* default action "ignore", so raising them with no watcher active is harmless */
+/* harmless by default (SIGURG, SIGWINCH: ignored; SIGCONT: continue), so raising them with
+ * no watcher active changes nothing */
 const int fz_signals[3] = { SIGURG, SIGWINCH, SIGCONT };
 
 #define FZ_MAX_DEPTH 3
