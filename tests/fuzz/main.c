@@ -132,7 +132,8 @@ int main(int argc, char **argv)
     case 'x': disable_ops(optarg); break;
     case 'k': parse_keep(optarg); break;
     default:
-      fprintf(stderr, "usage: evfuzz -s SEED [-n STEPS] [-b BACKEND] [-l system|evring] [-x ops] [-k steps]\n");
+      fprintf(stderr, "usage: evfuzz -s SEED [-n STEPS] [-b BACKEND] [-l system|evring]"
+                      " [-x ops] [-k steps]\n");
       return 2;
     }
   }
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
     printf("backend %s not available\n", backend);
     return 77;
   }
-  printf("seed %llu steps %u signalfd %d hook %d\n", (unsigned long long)fz_seed, steps, sigfd, hook);
+  printf("seed %llu steps %u signalfd %d hook %d\n", (unsigned long long)fz_seed, steps, sigfd,
+         hook);
   if (hook)
     ev_set_invoke_pending_cb(loop, invoke_hook);
   fz_watchers_init(loop, &r);
