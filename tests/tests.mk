@@ -19,3 +19,16 @@ test-run: all $(TEST_BINS)
 	  for t in $(TEST_BINS); do touch $(BUILD)/t/$$b/$$(basename $$t); done; done
 	@for s in tests/*.sh; do [ -e "$$s" ] && touch $(BUILD)/t/$$(basename $$s); done; true
 	BUILD=$(BUILD) prove -j$(PROVE_JOBS) --exec tests/run-one $$(find $(BUILD)/t -type f | sort)
+
+# The differential fuzzer (tests/fuzz/README): evfuzz has no rpath, so without
+# LD_LIBRARY_PATH it runs on the system's libev (the oracle). tests/fuzz.sh runs the fixed
+# seeds in make check; make fuzz SECONDS=n runs new seeds until a divergence.
+.PHONY: fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+SECONDS ?= 60
+$(BUILD)/fuzz/evfuzz: $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h) include/ev.h $(BUILD)/libev.so.4
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $(FUZZ_SRCS) -L$(BUILD) -lev -ldl $(LDFLAGS_TEST)
+test-run: $(BUILD)/fuzz/evfuzz
+fuzz: all $(BUILD)/fuzz/evfuzz
+	BUILD=$(BUILD) FUZZ_SECONDS=$(SECONDS) sh tests/fuzz/fuzz-loop
