@@ -19,3 +19,18 @@ test-run: all $(TEST_BINS)
 	  for t in $(TEST_BINS); do touch $(BUILD)/t/$$b/$$(basename $$t); done; done
 	@for s in tests/*.sh; do [ -e "$$s" ] && touch $(BUILD)/t/$$(basename $$s); done; true
 	BUILD=$(BUILD) prove -j$(PROVE_JOBS) --exec tests/run-one $$(find $(BUILD)/t -type f | sort)
+
+# Fault injection (tests/faults.sh, picked up by test-run like every tests/*.sh): the injector
+# and the workload it runs. `make faults-long` runs the long matrix (every documented errno,
+# every call number up to 64) and writes its table to $(BUILD)/faults/table-long.txt.
+.PHONY: faults-long
+FAULT_BINS := $(BUILD)/faults/faultrun $(BUILD)/faults/workload
+$(BUILD)/faults/faultrun: tests/faults/faultrun.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $< $(LDFLAGS_TEST)
+$(BUILD)/faults/workload: tests/faults/workload.c include/ev.h $(BUILD)/libev.so.4
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lpthread $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
+test-run: $(FAULT_BINS)
+faults-long: all $(FAULT_BINS)
+	BUILD=$(BUILD) sh tests/faults.sh --long --table $(BUILD)/faults/table-long.txt

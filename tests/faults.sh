@@ -1,0 +1,267 @@
+#!/bin/sh
+# faults.sh - the library under injected system-call failures (TAP, run by tests/run-one from
+# the repository root; `make faults-long` runs the long matrix).
+#
+#   sh tests/faults.sh [--long] [--table FILE]
+#
+# Each case runs build/faults/workload (every watcher kind, tests/faults/workload.c) under
+# build/faults/faultrun (tests/faults/faultrun.c): the Nth call of one system call in each
+# process fails with one errno the kernel documents for it (or the Nth and all later ones),
+# on one backend. Backends: select, poll, epoll, iouring (ring-driven epoll where the kernel
+# has it) and iouring-poll (EVRING_IOURING_DISABLE=epoll_wait: per-fd polls). N runs over
+# the first calls and the last call the program makes (counted in a run without a fault).
+#
+# Each run is classified:
+#   normal    every watcher fired, nothing reported (or the call was not reached)
+#   error     EV_ERROR was delivered to a watcher
+#   syserr    the syserr callback was called (a watcher may then stay silent, or the
+#             library may abort afterwards: libev documents both)
+#   fallback  ev_backend() changed (io_uring handed the loop to epoll), everything fired
+#   noloop    ev_default_loop returned NULL (documented)
+#   DEFECT    a hang (timeout), a crash (SIGSEGV, SIGBUS), an abort without the syserr
+#             callback, a watcher that silently did not fire, any other exit
+# plus the RLIMIT_NOFILE cases: every descriptor but K used up before the loop is created or
+# after every watcher started (workload --nofile-before/--nofile-after K).
+#
+# One TAP test per (backend, system call) and per RLIMIT_NOFILE case; a defect is printed
+# with the command that reproduces it. Defects known and reported (KNOWN below) are TAP TODO
+# tests: they are listed but do not fail `make check` until they are fixed.
+set -u
+
+BUILD=${BUILD:-build}
+FAULTRUN=$BUILD/faults/faultrun
+WORKLOAD=$BUILD/faults/workload
+LIMIT=${EVRING_FAULTS_TIMEOUT:-20}
+long=0
+table=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --long) long=1 ;;
+    --table) table=$2; shift ;;
+    --case) shift; break ;;
+    *) echo "usage: faults.sh [--long] [--table FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# backend config -> environment
+backend_env() {
+  case "$1" in
+    iouring-poll) echo "EVRING_TEST_BACKEND=iouring EVRING_IOURING_DISABLE=epoll_wait" ;;
+    *) echo "EVRING_TEST_BACKEND=$1" ;;
+  esac
+}
+
+# The errnos each call's manual page documents (the long matrix) and the ones the short
+# matrix of `make check` uses (first two words before the bar).
+errnos() {
+  case "$1" in
+    io_uring_setup) echo "EMFILE ENOMEM | EFAULT EINVAL ENFILE EPERM ENOSYS" ;;
+    io_uring_enter) echo "EBADR EINTR | EAGAIN EBADF EBADFD EBUSY EEXIST EFAULT EINVAL ENXIO EOPNOTSUPP ETIME" ;;
+    io_uring_register) echo "ENOMEM EBUSY | EACCES EBADF EEXIST EFAULT EINVAL EMFILE ENXIO EOPNOTSUPP EPERM EINTR" ;;
+    epoll_create1) echo "EMFILE ENOMEM | EINVAL ENFILE" ;;
+    epoll_ctl) echo "ENOMEM ENOSPC | EBADF EEXIST EINVAL ELOOP ENOENT EPERM" ;;
+    epoll_wait) echo "EINTR EBADF | EFAULT EINVAL" ;;
+    eventfd2) echo "EMFILE ENOMEM | EINVAL ENFILE ENODEV" ;;
+    signalfd4) echo "EMFILE ENOMEM | EBADF EINVAL ENFILE ENODEV" ;;
+    inotify_init1) echo "EMFILE ENOMEM | EINVAL ENFILE" ;;
+    inotify_add_watch) echo "ENOSPC EACCES | EBADF EEXIST EFAULT EINVAL ENAMETOOLONG ENOENT ENOMEM" ;;
+    inotify_rm_watch) echo "EINVAL EBADF |" ;;
+    timerfd_create) echo "EMFILE ENOMEM | EINVAL ENFILE ENODEV" ;;
+    timerfd_settime) echo "ECANCELED EINVAL | EBADF EFAULT" ;;
+    dup3) echo "EMFILE EBUSY | EBADF EINTR EINVAL" ;;
+    mmap) echo "ENOMEM EAGAIN | EACCES EBADF EEXIST EINVAL ENFILE ENODEV EOVERFLOW EPERM ETXTBSY" ;;
+    fcntl) echo "EBADF |" ;; # evring calls only F_GETFD, whose one documented error is EBADF
+    pipe2) echo "EMFILE ENFILE | EFAULT EINVAL ENOPKG" ;;
+    poll) echo "EINTR ENOMEM | EFAULT EINVAL" ;;
+    pselect6) echo "EINTR ENOMEM | EBADF EINVAL" ;;
+  esac
+}
+
+# The calls worth failing on each backend config (the embedded loop of the workload uses
+# epoll on select and poll, and the io_uring probe runs on every backend).
+syscalls_for() {
+  common="eventfd2 signalfd4 inotify_init1 inotify_add_watch timerfd_create timerfd_settime epoll_create1 epoll_ctl epoll_wait dup3 pipe2"
+  case "$1" in
+    select) echo "$common pselect6 fcntl io_uring_setup" ;;
+    poll) echo "$common poll fcntl io_uring_setup" ;;
+    epoll) echo "$common io_uring_setup" ;;
+    iouring|iouring-poll) echo "$common io_uring_setup io_uring_enter io_uring_register mmap fcntl" ;;
+  esac
+}
+
+# Defects reported to the lead and not fixed yet: "backend syscall errno N[+]" patterns
+# (shell case patterns) -> name. Matching cases are TAP TODO.
+KNOWN='
+'
+known_defect() {
+  echo "$KNOWN" | while read -r pat name; do
+    [ -n "$pat" ] || continue
+    # shellcheck disable=SC2254
+    case "$1" in $pat) echo "$name"; break ;; esac
+  done
+}
+
+# run_case BACKEND SYSCALL ERRNO N ALL: prints "BACKEND SYSCALL ERRNO N[+]|class|detail|command"
+run_case() {
+  b=$1 s=$2 e=$3 n=$4 all=$5
+  env=$(backend_env "$b")
+  allflag=
+  [ "$all" = 1 ] && allflag=--all-after
+  cmd="$env $FAULTRUN --timeout $LIMIT $allflag $s $e $n -- $WORKLOAD"
+  out=$(env $env "$FAULTRUN" --timeout "$LIMIT" $allflag "$s" "$e" "$n" -- "$WORKLOAD" 2>&1)
+  rc=$?
+  classify "$rc" "$out"
+  echo "$b $s $e $n$([ "$all" = 1 ] && echo +)|$class|$detail|$cmd"
+}
+
+# classify RC OUTPUT: sets class and detail (one awk over the output: this runs per case).
+classify() {
+  r=$(printf '%s\n' "$2" | awk -v rc="$1" '
+    /^faultrun: .* injected=/ { sub(/.*injected=/, ""); injected = $1 + 0; next }
+    /^workload: syserr: / { if (!syserr++) { first = $0; sub(/^workload: syserr: /, "", first) } next }
+    /^[a-z-]+: error/ { errors = errors $1 " "; next }
+    /^[a-z-]+: (MISSING|CRASH)/ { missing = missing $1 $2 " "; next }
+    /^backend: .* then / { fell = $0; sub(/^backend: /, "", fell); next }
+    /^backend: requested iouring got epoll/ { fell = "io_uring unusable, epoll chosen"; next }
+    /^setup: / { setup = $0; next }
+    /^(faultrun|nofile|syserr|verdict|backend|[a-z-]+): / { next }
+    { if (n++ < 2) other = other $0 " " }
+    END {
+      if (rc == 0) {
+        if (errors != "") print "error|" errors
+        else if (syserr) print "syserr|" first
+        else if (fell != "") print "fallback|" fell
+        else print "normal|" (injected ? "" : "not reached")
+      } else if (rc == 3) print "noloop|ev_default_loop returned NULL"
+      else if (rc == 2) print "setup|" setup
+      else if (rc == 124) print "DEFECT|hang"
+      else if (rc == 1) print "DEFECT|silent: " missing
+      else if (rc == 134) {
+        if (syserr) print "syserr|abort after the syserr callback"
+        else print "DEFECT|abort without syserr: " other
+      } else if (rc > 128) {
+        sig = rc - 128
+        # After a syserr report libev may "do bad stuff (such as abort)"; a crash stays a defect.
+        if (syserr && sig != 4 && sig != 7 && sig != 8 && sig != 11) print "syserr|killed by signal " sig " after the syserr callback"
+        else print "DEFECT|killed by signal " sig (syserr ? " after the syserr callback" : "")
+      } else print "DEFECT|exit " rc
+    }')
+  class=${r%%|*}
+  detail=${r#*|}
+}
+
+# How many calls of SYSCALL one process of the workload makes without faults (the most).
+calls_made() {
+  env $(backend_env "$1") "$FAULTRUN" --timeout "$LIMIT" "$2" EIO 1000000000 -- "$WORKLOAD" 2>&1 >/dev/null |
+    sed -n 's/^faultrun: .* most=\([0-9]*\).*/\1/p' | tail -n 1
+}
+
+if [ "$#" -gt 0 ]; then
+  # --case BACKEND SYSCALL ERRNO N ALL (for xargs in the long matrix)
+  run_case "$@"
+  exit 0
+fi
+
+if [ ! -x "$FAULTRUN" ] || [ ! -x "$WORKLOAD" ]; then
+  echo "1..0 # SKIP $FAULTRUN or $WORKLOAD not built"
+  exit 0
+fi
+# seccomp user notification needs Linux 5.5+ (CONTINUE) and may be forbidden in a container.
+if ! "$FAULTRUN" pipe2 EIO 1000 -- true >/dev/null 2>&1; then
+  echo "1..0 # SKIP seccomp user notification not available here"
+  exit 0
+fi
+configs="select poll epoll"
+if EVRING_TEST_BACKEND=iouring "$WORKLOAD" 2>/dev/null | grep -q '^backend: requested iouring got iouring'; then
+  configs="$configs iouring iouring-poll"
+fi
+
+tmp=$(mktemp -d /tmp/evring-faults-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# The plan: one line "BACKEND SYSCALL ERRNO N ALL" per run.
+: > "$tmp/plan"
+: > "$tmp/groups"
+for b in $configs; do
+  for s in $(syscalls_for "$b"); do
+    most=$(calls_made "$b" "$s")
+    echo "$b $s ${most:-0}" >> "$tmp/groups"
+    [ "${most:-0}" -gt 0 ] || continue
+    list=$(errnos "$s")
+    short=${list%%|*}
+    if [ "$long" = 1 ]; then
+      errs="$short ${list#*|}"
+      ns=$(i=1; while [ $i -le "$most" ] && [ $i -le 64 ]; do echo $i; i=$((i + 1)); done; echo "$most")
+    else
+      errs=$short
+      ns=$(printf '1\n%s\n' "$most")
+    fi
+    ns=$(echo "$ns" | awk -v m="$most" '$1 <= m' | sort -n -u)
+    first=1
+    for e in $errs; do
+      for n in $ns; do echo "$b $s $e $n 0" >> "$tmp/plan"; done
+      # Every call from the first on fails: with one errno in the short matrix, all in the
+      # long one. Not for the transient answers: a kernel does not say EINTR forever.
+      case "$e" in EINTR|EAGAIN|EBUSY|ETIME) continue ;; esac
+      if [ "$long" = 1 ] || [ $first = 1 ]; then echo "$b $s $e 1 1" >> "$tmp/plan"; fi
+      first=0
+    done
+  done
+done
+
+jobs=1
+[ "$long" = 1 ] && jobs=${EVRING_FAULTS_JOBS:-2}
+xargs -P "$jobs" -L 1 sh "$0" --case < "$tmp/plan" > "$tmp/results" 2>/dev/null
+
+# RLIMIT_NOFILE: every descriptor but K used up, before loop creation or after the start.
+for b in $configs; do
+  for when in before after; do
+    for k in 0 1 2 3 4; do
+      env=$(backend_env "$b")
+      out=$(env $env timeout -k 5 "$LIMIT" "$WORKLOAD" --nofile-$when $k 2>&1)
+      rc=$?
+      classify "$rc" "$out"
+      echo "$b nofile-$when $k -|$class|$detail|$env $WORKLOAD --nofile-$when $k" >> "$tmp/nofile"
+    done
+  done
+done 2>/dev/null
+
+ngroups=$(wc -l < "$tmp/groups")
+nnofile=$(wc -l < "$tmp/nofile")
+echo "1..$((ngroups + nnofile))"
+t=0
+report() { # NAME RESULTLINES
+  t=$((t + 1))
+  bad=$(echo "$2" | grep '|DEFECT|')
+  summary=$(echo "$2" | cut -d'|' -f2 | sort | uniq -c | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}')
+  if [ -z "$bad" ]; then
+    echo "ok $t - $1: $summary"
+    return
+  fi
+  todo=
+  first_bad=$(echo "$bad" | head -n 1 | cut -d'|' -f1)
+  name=$(known_defect "$first_bad")
+  [ -n "$name" ] && todo=" # TODO known defect: $name"
+  echo "not ok $t - $1: $summary$todo"
+  echo "$bad" | while IFS='|' read -r c cl d cmd; do
+    echo "#   $c: $d"
+    echo "#     $cmd"
+  done
+}
+while read -r b s most; do
+  if [ "$most" = 0 ]; then
+    t=$((t + 1))
+    echo "ok $t - $b $s: never called"
+    continue
+  fi
+  report "$b $s (errnos x N of $most calls)" "$(grep "^$b $s " "$tmp/results")"
+done < "$tmp/groups"
+while read -r line; do
+  report "$(echo "$line" | cut -d'|' -f1 | sed 's/ -$//')" "$line"
+done < "$tmp/nofile"
+
+if [ -n "$table" ]; then
+  { echo "# backend syscall errno N(+ = and later) | outcome | detail | command"
+    sort "$tmp/results" "$tmp/nofile"; } > "$table"
+fi
