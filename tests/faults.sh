@@ -151,10 +151,11 @@ classify() {
   detail=${r#*|}
 }
 
-# How many calls of SYSCALL one process of the workload makes without faults (the most).
+# How many calls of each system call one process of the workload makes without faults (the
+# most): "SYSCALL M" lines, from one counting run per backend config.
 calls_made() {
-  env $(backend_env "$1") "$FAULTRUN" --timeout "$LIMIT" "$2" EIO 1000000000 -- "$WORKLOAD" 2>&1 >/dev/null |
-    sed -n 's/^faultrun: .* most=\([0-9]*\).*/\1/p' | tail -n 1
+  env $(backend_env "$1") "$FAULTRUN" --timeout "$LIMIT" --count "$(echo $2 | tr ' ' ,)" -- "$WORKLOAD" 2>&1 >/dev/null |
+    sed -n 's/^faultrun: count \([^ ]*\) most=\([0-9]*\).*/\1 \2/p'
 }
 
 if [ "$#" -gt 0 ]; then
@@ -184,29 +185,32 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 : > "$tmp/plan"
 : > "$tmp/groups"
 for b in $configs; do
+  calls_made "$b" "$(syscalls_for "$b")" > "$tmp/counts"
   for s in $(syscalls_for "$b"); do
-    most=$(calls_made "$b" "$s")
+    most=$(awk -v s="$s" '$1 == s { print $2 }' "$tmp/counts")
     echo "$b $s ${most:-0}" >> "$tmp/groups"
     [ "${most:-0}" -gt 0 ] || continue
     list=$(errnos "$s")
     short=${list%%|*}
     if [ "$long" = 1 ]; then
-      errs="$short ${list#*|}"
-      ns=$(i=1; while [ $i -le "$most" ] && [ $i -le 64 ]; do echo $i; i=$((i + 1)); done; echo "$most")
+      # every documented errno at each of the first 64 calls and the last, and from the
+      # first call on
+      for e in $short ${list#*|}; do
+        i=1
+        while [ $i -le "$most" ] && [ $i -le 64 ]; do echo "$b $s $e $i 0"; i=$((i + 1)); done
+        [ "$most" -gt 64 ] && echo "$b $s $e $most 0"
+        case "$e" in EINTR|EAGAIN|EBUSY|ETIME) ;; *) echo "$b $s $e 1 1" ;; esac
+      done >> "$tmp/plan"
     else
-      errs=$short
-      ns=$(printf '1\n%s\n' "$most")
+      # the first errno at the first and the last call; the other from the first call on (a
+      # kernel does not answer EINTR forever: then the first errno)
+      set -- $short
+      echo "$b $s $1 1 0" >> "$tmp/plan"
+      [ "$most" -gt 1 ] && echo "$b $s $1 $most 0" >> "$tmp/plan"
+      e=${2:-$1}
+      case "$e" in EINTR|EAGAIN|EBUSY|ETIME) e=$1 ;; esac
+      echo "$b $s $e 1 1" >> "$tmp/plan"
     fi
-    ns=$(echo "$ns" | awk -v m="$most" '$1 <= m' | sort -n -u)
-    first=1
-    for e in $errs; do
-      for n in $ns; do echo "$b $s $e $n 0" >> "$tmp/plan"; done
-      # Every call from the first on fails: with one errno in the short matrix, all in the
-      # long one. Not for the transient answers: a kernel does not say EINTR forever.
-      case "$e" in EINTR|EAGAIN|EBUSY|ETIME) continue ;; esac
-      if [ "$long" = 1 ] || [ $first = 1 ]; then echo "$b $s $e 1 1" >> "$tmp/plan"; fi
-      first=0
-    done
   done
 done
 
@@ -215,9 +219,11 @@ jobs=1
 xargs -P "$jobs" -L 1 sh "$0" --case < "$tmp/plan" > "$tmp/results" 2>/dev/null
 
 # RLIMIT_NOFILE: every descriptor but K used up, before loop creation or after the start.
+nofile_left="0 1 2"
+[ "$long" = 1 ] && nofile_left="0 1 2 3 4 5 6"
 for b in $configs; do
   for when in before after; do
-    for k in 0 1 2 3 4; do
+    for k in $nofile_left; do
       env=$(backend_env "$b")
       out=$(env $env timeout -k 5 "$LIMIT" "$WORKLOAD" --nofile-$when $k 2>&1)
       rc=$?

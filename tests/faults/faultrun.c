@@ -1,6 +1,7 @@
 /* faultrun.c - run a program with one system call failing at its Nth call, deterministically.
  *
  *   faultrun [options] SYSCALL ERRNO N -- program [args...]
+ *   faultrun --count SYSCALL[,SYSCALL...] -- program [args...]
  *
  * The Nth call of SYSCALL in each process of the program fails with ERRNO (a name such as
  * ENOMEM, or a number); with --all-after the Nth and every later call fail. Every other call
@@ -8,6 +9,9 @@
  *   --all-after     fail the Nth call and all later ones
  *   --timeout S     kill the program's process group after S seconds (exit 124, "hang")
  *   --verbose       log every intercepted call to stderr
+ * --count fails nothing: it reports, for each SYSCALL, how many calls the process that made
+ * the most of them made ("faultrun: count SYSCALL most=M calls=C"), the range of N worth
+ * trying.
  *
  * How: the program runs in a child that installs a seccomp filter answering SYSCALL with
  * SECCOMP_RET_USER_NOTIF (SECCOMP_FILTER_FLAG_NEW_LISTENER), passes the listener to this
@@ -32,6 +36,7 @@
  * 125 if faultrun itself failed. The last line on stderr says how many calls were seen and
  * failed: "faultrun: SYSCALL calls=C injected=I processes=P most=M", M being the most calls
  * one process made. */
+#define MAX_TARGETS 32
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -132,27 +137,41 @@ static void die(const char *what)
 /* ------------------------------------------------------------------------------------------ */
 /* The child: filter, hand over the listener, exec. */
 
-static int install_filter(int nr, int shared_only)
+/* The system calls watched: their numbers, and whether the call is "mmap" (shared only). */
+static int target_nr[MAX_TARGETS], target_shared[MAX_TARGETS], target_n;
+
+static int install_filter(void)
 {
-  /* arch x86_64 and number nr: notify us, anything else: allow. For "mmap", a third test
-   * lets only calls with MAP_SHARED in the flags argument (low word of args[3]) through. */
-  struct sock_filter prog[8];
-  int n = 0;
+  /* x86_64 and one of the target numbers: notify us; anything else: allow. A shared-only
+   * mmap target goes through one more test, MAP_SHARED in the flags argument (low word of
+   * args[3]). Classic BPF only jumps forward, hence the two ALLOW returns. */
+  struct sock_filter prog[MAX_TARGETS + 10];
+  int n = 0, shared = 0;
+  for (int i = 0; i < target_n; i++)
+    shared |= target_shared[i];
+  int allow = 3 + target_n;                /* index of the first RET ALLOW */
+  int mmap_check = allow + 1;              /* the MAP_SHARED test, if any */
+  int notify = shared ? mmap_check + 3 : allow + 1;
   prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                                            offsetof(struct seccomp_data, arch));
   prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0,
-                                           shared_only ? 5 : 3);
+                                           (unsigned char)(allow - 2));
   prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                                            offsetof(struct seccomp_data, nr));
-  prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0,
-                                           shared_only ? 3 : 1);
-  if (shared_only) {
+  for (int i = 0; i < target_n; i++) {
+    int to = target_shared[i] ? mmap_check : notify;
+    prog[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)target_nr[i],
+                                           (unsigned char)(to - n - 1), 0);
+    n++;
+  }
+  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  if (shared) {
     prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                                              offsetof(struct seccomp_data, args[3]));
-    prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_SHARED, 0, 1);
+    prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_SHARED, 1, 0);
+    prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   }
   prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-  prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   struct sock_fprog fprog = {(unsigned short)n, prog};
 
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -215,7 +234,7 @@ static int recv_fd(int sock)
 struct proc {
   int tgid;
   unsigned long long start; /* start time, so that a reused pid counts afresh */
-  long calls;
+  long calls[MAX_TARGETS];
 };
 
 static struct proc *procs;
@@ -274,7 +293,9 @@ static struct proc *proc_of(int tid)
     if (!procs)
       die("realloc");
   }
-  procs[proc_n] = (struct proc){tgid, start, 0};
+  memset(&procs[proc_n], 0, sizeof procs[proc_n]);
+  procs[proc_n].tgid = tgid;
+  procs[proc_n].start = start;
   return &procs[proc_n++];
 }
 
@@ -288,15 +309,32 @@ static double now(void)
 static void usage(void)
 {
   fprintf(stderr, "usage: faultrun [--all-after] [--timeout S] [--verbose] SYSCALL ERRNO N -- "
-                  "program [args...]\n");
+                  "program [args...]\n"
+                  "       faultrun [--timeout S] --count SYSCALL[,SYSCALL...] -- program "
+                  "[args...]\n");
   exit(FAIL_EXIT);
+}
+
+/* Add a comma-separated list of system call names to the targets. 0 or -1. */
+static int add_targets(char *list, const char **names)
+{
+  for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+    int nr = syscall_number(tok);
+    if (nr < 0 || target_n == MAX_TARGETS)
+      return -1;
+    names[target_n] = tok;
+    target_shared[target_n] = !strcmp(tok, "mmap");
+    target_nr[target_n++] = nr;
+  }
+  return target_n ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
-  int all_after = 0, verbose = 0;
+  int all_after = 0, verbose = 0, count_only = 0;
   double timeout = 0.;
   const char *pos[3];
+  const char *names[MAX_TARGETS];
   int npos = 0, i;
 
   for (i = 1; i < argc; i++) {
@@ -309,22 +347,28 @@ int main(int argc, char **argv)
       verbose = 1;
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
       timeout = atof(argv[++i]);
-    else if (npos < 3)
+    else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+      count_only = 1;
+      if (add_targets(argv[++i], names) < 0)
+        usage();
+    } else if (npos < 3)
       pos[npos++] = argv[i];
     else
       usage();
   }
-  if (npos != 3 || i >= argc)
+  if (i >= argc || (count_only ? npos != 0 : npos != 3))
     usage();
-  const char *sysname = pos[0];
-  int nr = syscall_number(sysname);
-  int err = errno_number(pos[1]);
-  long nth = atol(pos[2]);
-  if (nr < 0 || err < 0 || nth < 1) {
-    fprintf(stderr, "faultrun: bad SYSCALL, ERRNO or N\n");
-    usage();
+  int err = 0;
+  long nth = 0;
+  if (!count_only) {
+    char *one = strdup(pos[0]);
+    err = errno_number(pos[1]);
+    nth = atol(pos[2]);
+    if (!one || strchr(one, ',') || add_targets(one, names) < 0 || err < 0 || nth < 1) {
+      fprintf(stderr, "faultrun: bad SYSCALL, ERRNO or N\n");
+      usage();
+    }
   }
-  int shared_only = !strcmp(sysname, "mmap");
 
   /* Orphaned descendants come back to us, so that nothing outlives the run. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -339,7 +383,7 @@ int main(int argc, char **argv)
   if (child == 0) {
     close(sv[0]);
     setpgid(0, 0);
-    int listener = install_filter(nr, shared_only);
+    int listener = install_filter();
     send_fd(sv[1], listener);
     close(listener);
     close(sv[1]);
@@ -397,9 +441,12 @@ int main(int argc, char **argv)
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0)
       continue; /* the caller went away (ENOENT) or a signal interrupted us */
 
+    int t = 0;
+    while (t < target_n - 1 && target_nr[t] != req->data.nr)
+      t++;
     struct proc *p = proc_of((int)req->pid);
-    long n = p ? ++p->calls : 0;
-    int fail = p && (all_after ? n >= nth : n == nth);
+    long n = p ? ++p->calls[t] : 0;
+    int fail = p && !count_only && (all_after ? n >= nth : n == nth);
 
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;
@@ -410,14 +457,14 @@ int main(int argc, char **argv)
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0) {
       /* Interrupted before it ran: the kernel restarts it, and that one counts. */
       if (p)
-        p->calls--;
+        p->calls[t]--;
       continue;
     }
     calls++;
     injected += fail;
     if (verbose)
       fprintf(stderr, "faultrun: pid %d (process %d) %s #%ld%s\n", (int)req->pid,
-              p ? p->tgid : -1, sysname, n, fail ? " FAILED" : "");
+              p ? p->tgid : -1, names[t], n, fail ? " FAILED" : "");
   }
 
   if (hang)
@@ -428,11 +475,18 @@ int main(int argc, char **argv)
     exited = 1;
   while (waitpid(-1, NULL, WNOHANG) > 0)
     ;
-  long most = 0;
-  for (int k = 0; k < proc_n; k++)
-    most = procs[k].calls > most ? procs[k].calls : most;
-  fprintf(stderr, "faultrun: %s calls=%ld injected=%ld processes=%d most=%ld\n", sysname, calls,
-          injected, proc_n, most);
+  for (int t = 0; t < target_n; t++) {
+    long most = 0, total = 0;
+    for (int k = 0; k < proc_n; k++) {
+      most = procs[k].calls[t] > most ? procs[k].calls[t] : most;
+      total += procs[k].calls[t];
+    }
+    if (count_only)
+      fprintf(stderr, "faultrun: count %s most=%ld calls=%ld\n", names[t], most, total);
+    else
+      fprintf(stderr, "faultrun: %s calls=%ld injected=%ld processes=%d most=%ld\n", names[t],
+              calls, injected, proc_n, most);
+  }
   if (hang)
     return HANG_EXIT;
   if (WIFSIGNALED(status))
