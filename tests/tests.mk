@@ -32,5 +32,14 @@ $(BUILD)/faults/workload: tests/faults/workload.c include/ev.h $(BUILD)/libev.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lpthread $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
 test-run: $(FAULT_BINS)
+
+# Behaviour programs found by fault injection: tests/faults/<name>.c -> $(BUILD)/tests/faults-<name>,
+# run on every backend like the programs above.
+FAULT_TEST_BINS := $(patsubst tests/faults/%.c,$(BUILD)/tests/faults-%,$(filter-out tests/faults/faultrun.c tests/faults/workload.c,$(wildcard tests/faults/*.c)))
+TEST_BINS += $(FAULT_TEST_BINS)
+$(BUILD)/tests/faults-%: tests/faults/%.c tests/test.h include/ev.h $(BUILD)/libev.so.4
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
+test-run: $(FAULT_TEST_BINS)
 faults-long: all $(FAULT_BINS)
 	BUILD=$(BUILD) sh tests/faults.sh --long --table $(BUILD)/faults/table-long.txt
