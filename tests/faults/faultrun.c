@@ -8,6 +8,7 @@
  * runs normally. Options:
  *   --all-after     fail the Nth call and all later ones
  *   --timeout S     kill the program's process group after S seconds (exit 124, "hang")
+ *   --children      fail calls only in processes the program forked, not in the program
  *   --verbose       log every intercepted call to stderr
  * --count fails nothing: it reports, for each SYSCALL, how many calls the process that made
  * the most of them made ("faultrun: count SYSCALL most=M calls=C"), the range of N worth
@@ -308,7 +309,7 @@ static double now(void)
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: faultrun [--all-after] [--timeout S] [--verbose] SYSCALL ERRNO N -- "
+  fprintf(stderr, "usage: faultrun [--all-after] [--children] [--timeout S] [--verbose] SYSCALL ERRNO N -- "
                   "program [args...]\n"
                   "       faultrun [--timeout S] --count SYSCALL[,SYSCALL...] -- program "
                   "[args...]\n");
@@ -331,7 +332,7 @@ static int add_targets(char *list, const char **names)
 
 int main(int argc, char **argv)
 {
-  int all_after = 0, verbose = 0, count_only = 0;
+  int all_after = 0, verbose = 0, count_only = 0, children_only = 0;
   double timeout = 0.;
   const char *pos[3];
   const char *names[MAX_TARGETS];
@@ -345,6 +346,8 @@ int main(int argc, char **argv)
       all_after = 1;
     else if (!strcmp(argv[i], "--verbose"))
       verbose = 1;
+    else if (!strcmp(argv[i], "--children"))
+      children_only = 1;
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
       timeout = atof(argv[++i]);
     else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
@@ -446,7 +449,8 @@ int main(int argc, char **argv)
       t++;
     struct proc *p = proc_of((int)req->pid);
     long n = p ? ++p->calls[t] : 0;
-    int fail = p && !count_only && (all_after ? n >= nth : n == nth);
+    int fail = p && !count_only && (all_after ? n >= nth : n == nth) &&
+               !(children_only && p->tgid == child);
 
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;

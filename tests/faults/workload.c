@@ -9,7 +9,8 @@
  * of them started after the first iteration), a
  * timer, a periodic, a signal, a signal on a second loop made with EVFLAG_SIGNALFD, a child,
  * a stat, an async sent from another thread, idle, prepare, check, a fork watcher in a
- * forked child that keeps running the loop, an embedded loop and a cleanup watcher of that
+ * forked child that keeps running the loop (and stops the watcher it inherited for io-late,
+ * whose data the parent sends 0.1 s after the fork), an embedded loop and a cleanup watcher of that
  * loop. The workload makes none of the calls faults are injected into for the library
  * (socketpair with SOCK_NONBLOCK instead of pipe + fcntl), so every injected failure is one
  * the library sees.
@@ -44,12 +45,13 @@
 
 enum {
   K_IO_READ, K_IO_WRITE, K_IO_FILE, K_IO_MANY, K_TIMER, K_PERIODIC, K_SIGNAL, K_SIGNALFD,
-  K_CHILD, K_STAT, K_ASYNC, K_IDLE, K_PREPARE, K_CHECK, K_FORK, K_EMBED, K_CLEANUP, K_COUNT
+  K_CHILD, K_STAT, K_ASYNC, K_IDLE, K_PREPARE, K_CHECK, K_FORK, K_EMBED, K_CLEANUP, K_IO_LATE,
+  K_COUNT
 };
 
 static const char *const kind_names[K_COUNT] = {
   "io-read", "io-write", "io-file", "io-many", "timer", "periodic", "signal", "signalfd",
-  "child", "stat", "async", "idle", "prepare", "check", "fork", "embed", "cleanup",
+  "child", "stat", "async", "idle", "prepare", "check", "fork", "embed", "cleanup", "io-late",
 };
 
 struct kind {
@@ -69,12 +71,12 @@ static int child_fork_cb, child_fork_io, child_fork_timer, child_fork_error;
 
 static struct ev_loop *loop, *sloop, *inner;
 static int many_n = 100, many_got;
-static int sp_read[2], sp_write[2], sp_embed[2], sp_fork[2], (*sp_many)[2];
+static int sp_read[2], sp_write[2], sp_embed[2], sp_fork[2], sp_late[2], (*sp_many)[2];
 static int file_fd, stat_fd;
 static char file_path[64], stat_path[64];
 
-static ev_io w_read, w_write, w_file, *w_many, w_embed_io, w_fork_io;
-static ev_timer w_timer, w_kick, w_ticker, w_deadline, w_fork_timer;
+static ev_io w_read, w_write, w_file, *w_many, w_embed_io, w_fork_io, w_late;
+static ev_timer w_timer, w_kick, w_ticker, w_deadline, w_fork_timer, w_late_kick;
 static ev_periodic w_periodic;
 static ev_signal w_signal, w_signalfd;
 static ev_child w_child, w_fork_child;
@@ -240,10 +242,21 @@ static void fork_io_cb(struct ev_loop *l, ev_io *w, int revents)
   ev_io_stop(l, w);
 }
 
+/* In the forked child, after the loop renewed its kernel state: the child stops the watcher
+ * it inherited for the parent's io-late socket, as a worker drops its parent's watchers. That
+ * must not reach the parent's registration. */
 static void fork_timer_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
-  (void)l, (void)w, (void)revents;
+  (void)w, (void)revents;
   child_fork_timer = 1;
+  ev_io_stop(l, &w_late);
+}
+
+/* In the parent, well after the fork: data for the io-late watcher. */
+static void late_kick_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+  (void)l, (void)w, (void)revents;
+  put(sp_late[1]);
 }
 
 static void fork_child_cb(struct ev_loop *l, ev_child *w, int revents)
@@ -294,7 +307,9 @@ static void check_cb(struct ev_loop *l, ev_check *w, int revents)
 {
   (void)w, (void)revents;
   if (in_fork_child) {
-    if (child_fork_cb && child_fork_io && child_fork_timer)
+    /* One more iteration after the timer, so that its ev_io_stop reaches the kernel. */
+    static int iterations_after_timer;
+    if (child_fork_cb && child_fork_io && child_fork_timer && iterations_after_timer++)
       fork_child_exit();
     return;
   }
@@ -366,8 +381,11 @@ static void kick_cb(struct ev_loop *l, ev_timer *w, int revents)
     ev_io_start(l, &w_fork_io);
     ev_timer_init(&w_fork_timer, fork_timer_cb, 0.01, 0.);
     ev_timer_start(l, &w_fork_timer);
+    ev_timer_stop(l, &w_late_kick);
     return;
   }
+  ev_timer_init(&w_late_kick, late_kick_cb, 0.1, 0.);
+  ev_timer_start(l, &w_late_kick);
   ev_child_set(&w_fork_child, pid, 0);
   ev_child_start(l, &w_fork_child);
 }
@@ -466,6 +484,7 @@ int main(int argc, char **argv)
   make_socketpair(sp_write);
   make_socketpair(sp_embed);
   make_socketpair(sp_fork);
+  make_socketpair(sp_late);
   sp_many = calloc((size_t)many_n, sizeof *sp_many);
   w_many = calloc((size_t)many_n, sizeof *w_many);
   if (!sp_many || !w_many)
@@ -509,6 +528,9 @@ int main(int argc, char **argv)
   ev_io_start(loop, &w_write);
   ev_io_init(&w_file, io_file_cb, file_fd, EV_READ);
   ev_io_start(loop, &w_file);
+  ev_io_init(&w_late, io_read_cb, sp_late[0], EV_READ);
+  w_late.data = (void *)(long)K_IO_LATE;
+  ev_io_start(loop, &w_late);
   /* Half of the many now, half after the first iteration: a backend that sizes its kernel
    * state by the number of fds (the io_uring ring) grows it with registrations in place. */
   for (int i = 0; i < many_n; i++)
