@@ -189,6 +189,13 @@ fi
 
 tmp=$(mktemp -d /tmp/evring-faults-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+# the workload's files go there too (a crashed run leaves its stat file)
+TMPDIR=$tmp
+export TMPDIR
+# A sanitizer build: a leak on an error path would turn a run's exit status into LSan's, and
+# the classification is about how the loop behaves; leaks are for the behaviour tests.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+export ASAN_OPTIONS
 
 # The plan: one line "BACKEND SYSCALL ERRNO N ALL" per run.
 : > "$tmp/plan"

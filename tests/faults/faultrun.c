@@ -36,8 +36,7 @@
  * Exit status: the program's exit code, 128+signal if a signal killed it, 124 on timeout,
  * 125 if faultrun itself failed. The last line on stderr says how many calls were seen and
  * failed: "faultrun: SYSCALL calls=C injected=I processes=P most=M", M being the most calls
- * one process made. */
-#define MAX_TARGETS 32
+ * one process made (with --count, one "faultrun: count" line per SYSCALL instead). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +59,7 @@
 #include <unistd.h>
 
 #define FAIL_EXIT 125
+#define MAX_TARGETS 32 /* system calls one filter watches (--count) */
 #define HANG_EXIT 124
 
 struct syscall_name {

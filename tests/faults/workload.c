@@ -73,7 +73,7 @@ static struct ev_loop *loop, *sloop, *inner;
 static int many_n = 100, many_got;
 static int sp_read[2], sp_write[2], sp_embed[2], sp_fork[2], sp_late[2], (*sp_many)[2];
 static int file_fd, stat_fd;
-static char file_path[64], stat_path[64];
+static char file_path[4096], stat_path[4096];
 
 static ev_io w_read, w_write, w_file, *w_many, w_embed_io, w_fork_io, w_late;
 static ev_timer w_timer, w_kick, w_ticker, w_deadline, w_fork_timer, w_late_kick;
@@ -495,8 +495,13 @@ int main(int argc, char **argv)
   }
   put(sp_read[1]);
   put(sp_embed[1]);
-  snprintf(file_path, sizeof file_path, "/tmp/evring-faults-file-XXXXXX");
-  snprintf(stat_path, sizeof stat_path, "/tmp/evring-faults-stat-XXXXXX");
+  /* In $TMPDIR: tests/faults.sh points it at a directory it removes, since a run that
+   * crashes or is killed leaves its stat file behind. */
+  const char *tmpdir = getenv("TMPDIR");
+  if (!tmpdir || !*tmpdir)
+    tmpdir = "/tmp";
+  snprintf(file_path, sizeof file_path, "%s/evring-faults-file-XXXXXX", tmpdir);
+  snprintf(stat_path, sizeof stat_path, "%s/evring-faults-stat-XXXXXX", tmpdir);
   file_fd = mkostemp(file_path, O_CLOEXEC);
   stat_fd = mkostemp(stat_path, O_CLOEXEC);
   if (file_fd < 0 || stat_fd < 0)
