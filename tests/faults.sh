@@ -209,12 +209,13 @@ for b in $configs; do
     list=$(errnos "$s")
     short=${list%%|*}
     if [ "$long" = 1 ]; then
-      # every documented errno at each of the first 64 calls and the last, and from the
-      # first call on
+      # every documented errno at each of the first EVRING_FAULTS_MAX_N (64) calls and the
+      # last, and from the first call on
+      maxn=${EVRING_FAULTS_MAX_N:-64}
       for e in $short ${list#*|}; do
         i=1
-        while [ $i -le "$most" ] && [ $i -le 64 ]; do echo "$b $s $e $i 0"; i=$((i + 1)); done
-        [ "$most" -gt 64 ] && echo "$b $s $e $most 0"
+        while [ $i -le "$most" ] && [ $i -le "$maxn" ]; do echo "$b $s $e $i 0"; i=$((i + 1)); done
+        [ "$most" -gt "$maxn" ] && echo "$b $s $e $most 0"
         case "$e" in EINTR|EAGAIN|EBUSY|ETIME) ;; *) echo "$b $s $e 1 1" ;; esac
       done >> "$tmp/plan"
     else

@@ -377,6 +377,16 @@ static void kick_cb(struct ev_loop *l, ev_timer *w, int revents)
     in_fork_child = 1;
     syserr_count = 0;
     ev_loop_fork(l);
+    /* The sockets are shared with the parent: the child must not read the parent's data.
+     * These stops reach no kernel (the loop renews its kernel state first); io-late's
+     * watcher is stopped later, see fork_timer_cb. */
+    ev_io_stop(l, &w_read);
+    ev_io_stop(l, &w_write);
+    ev_io_stop(l, &w_file);
+    for (int i = 0; i < many_n; i++)
+      ev_io_stop(l, &w_many[i]);
+    if (inner)
+      ev_embed_stop(l, &w_embed);
     ev_io_init(&w_fork_io, fork_io_cb, sp_fork[0], EV_READ);
     ev_io_start(l, &w_fork_io);
     ev_timer_init(&w_fork_timer, fork_timer_cb, 0.01, 0.);
