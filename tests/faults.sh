@@ -14,11 +14,19 @@
 # has it) and iouring-poll (EVRING_IOURING_DISABLE=epoll_wait: per-fd polls). N runs over
 # the first calls and the last call the program makes (counted in a run without a fault).
 #
+# make check (short): per backend and system call, the first documented errno at the first
+# and the last call, the second from the first call on, and the first call in forked children
+# for the calls that renew kernel state after fork. --long: every documented errno at every
+# call up to EVRING_FAULTS_MAX_N (64) and the last, from the first call on for every
+# non-transient errno, more RLIMIT_NOFILE cases, and behaviour programs of build/tests/ under
+# the faults of the calls they reach (judged as described below the matrix).
+#
 # Each run is classified:
 #   normal    every watcher fired, nothing reported (or the call was not reached)
 #   error     EV_ERROR was delivered to a watcher
 #   syserr    the syserr callback was called (a watcher may then stay silent, or the
-#             library may abort afterwards: libev documents both)
+#             library may abort or die of a pending signal afterwards: libev documents
+#             "bad stuff (such as abort)" after a syserr callback returns)
 #   fallback  ev_backend() changed (io_uring handed the loop to epoll), everything fired
 #   noloop    ev_default_loop returned NULL (documented)
 #   DEFECT    a hang (timeout), a crash (SIGSEGV, SIGBUS), an abort without the syserr
