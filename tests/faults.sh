@@ -105,9 +105,11 @@ syscalls_for() {
 # A group whose first defect matches is a TAP TODO test: listed, but `make check` passes.
 # Remove the line with the fix (prove then stops reporting the TODO as failing).
 KNOWN='
-select:fcntl:EBADF:* internal-fd-declared-bad: fcntl(F_GETFD) failing on the loop own eventfd/signalfd/inotify fd (select backend) stops its internal watcher silently, as libev does; the kernel never answers so for an open fd
 epoll:epoll_create1:*:1c fork-needs-a-spare-fd (known): after a failed epoll_fork the child keeps using the epoll set it shares with the parent, and its epoll_ctl DEL removes the parent registrations (a silent loss in the parent, depending on timing)
 epoll:nofile-*:* fork-needs-a-spare-fd (known)
+*:epoll_ctl:EPERM:* own-fd-eperm: epoll_ctl EPERM for one of the loop own descriptors puts it on the always-ready list: the loop never blocks again and idle watchers starve
+select:pselect6:EBADF:*+ select-ebadf-without-bad-fd: select answering EBADF while every watched fd is open is retried silently forever (as libev does)
+*:event:epoll_create1:* event-null-base: event_init returned NULL and the program goes on with it (libevent API, libev crashes the same way)
 '
 known_defect() {
   key=$(echo "$1" | tr ' ' :)
@@ -287,7 +289,7 @@ if [ "$long" = 1 ]; then
           elif [ $rc = 0 ]; then class=normal; detail=
           elif [ $rc = 124 ]; then class=DEFECT; detail=hang
           elif echo "$out" | grep -q '^(libev)'; then class=syserr; detail=$(echo "$out" | grep -m1 '^(libev)')
-          elif echo "$out" | grep -q '^not ok'; then class=test-fail; detail=$(echo "$out" | grep '^not ok' | sed 's/^not ok [0-9]* - //' | tr '\n' ' ')
+          elif echo "$out" | grep -q '^not ok'; then class=test-fail; detail="$(echo "$out" | grep -c '^not ok') failed: $(echo "$out" | grep '^not ok' | sed 's/^not ok [0-9]* - //' | head -n 3 | tr '\n' ' ')"
           elif [ $rc -gt 128 ]; then class=DEFECT; detail="killed by signal $((rc - 128))"
           else class=DEFECT; detail="exit $rc"; fi
           echo "$b $p:$s $e 1$([ -n "$a" ] && echo +)|$class|$detail|$cmd" >> "$tmp/programs"
