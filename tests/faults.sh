@@ -101,18 +101,19 @@ syscalls_for() {
   esac
 }
 
-# Defects reported and not fixed yet: "backend:syscall:errno:N[+]" shell patterns -> name.
+# Defects reported and not fixed yet: "backend:syscall:errno:N[+c]|detail" shell patterns ->
+# name.
 # A group whose first defect matches is a TAP TODO test: listed, but `make check` passes.
 # Remove the line with the fix (prove then stops reporting the TODO as failing).
 KNOWN='
-epoll:epoll_create1:*:1c fork-needs-a-spare-fd (known): after a failed epoll_fork the child keeps using the epoll set it shares with the parent, and its epoll_ctl DEL removes the parent registrations (a silent loss in the parent, depending on timing)
-epoll:nofile-*:* fork-needs-a-spare-fd (known)
-*:epoll_ctl:EPERM:* own-fd-eperm: epoll_ctl EPERM for one of the loop own descriptors puts it on the always-ready list: the loop never blocks again and idle watchers starve
-select:pselect6:EBADF:*+ select-ebadf-without-bad-fd: select answering EBADF while every watched fd is open is retried silently forever (as libev does)
-*:event:epoll_create1:* event-null-base: event_init returned NULL and the program goes on with it (libevent API, libev crashes the same way)
+epoll:epoll_create1:*:1c|*io-late:MISSING* fork-needs-a-spare-fd (known): after a failed epoll_fork the child keeps using the epoll set it shares with the parent, and its epoll_ctl DEL removes the parent registrations (a silent loss in the parent, depending on timing)
+epoll:nofile-*|*io-late:MISSING* fork-needs-a-spare-fd (known)
+*:epoll_ctl:EPERM:*|* own-fd-eperm: epoll_ctl EPERM for one of the loop own descriptors puts it on the always-ready list: the loop never blocks again and idle watchers starve
+select:pselect6:EBADF:*+|* select-ebadf-without-bad-fd: select answering EBADF while every watched fd is open is retried silently forever (as libev does)
+*:event:epoll_create1:*|* event-null-base: event_init returned NULL and the program goes on with it (libevent API, libev crashes the same way)
 '
-known_defect() {
-  key=$(echo "$1" | tr ' ' :)
+known_defect() { # "BACKEND SYSCALL ERRNO N" DETAIL
+  key="$(echo "$1" | tr ' ' :)|$2"
   echo "$KNOWN" | while read -r pat name; do
     [ -n "$pat" ] || continue
     # shellcheck disable=SC2254
@@ -315,7 +316,7 @@ report() { # NAME RESULTLINES
   # TODO only when every defect of the group is a known one
   todo=
   names=$(echo "$bad" | while IFS='|' read -r c rest; do
-    n=$(known_defect "$c"); echo "${n:-UNKNOWN}" | cut -d: -f1; done | sort -u)
+    n=$(known_defect "$c" "$rest"); echo "${n:-UNKNOWN}" | cut -d: -f1; done | sort -u)
   case "$names" in
     *UNKNOWN*) ;;
     *) todo=" # TODO known defect: $(echo "$names" | tr '\n' ' ')" ;;
