@@ -184,6 +184,11 @@ if [ "$#" -gt 0 ]; then
   exit 0
 fi
 
+# A sanitizer build: a leak on an error path would turn a run's exit status into LSan's, and
+# the classification is about how the loop behaves; leaks are for the behaviour tests.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+export ASAN_OPTIONS
+
 if [ ! -x "$FAULTRUN" ] || [ ! -x "$WORKLOAD" ]; then
   echo "1..0 # SKIP $FAULTRUN or $WORKLOAD not built"
   exit 0
@@ -203,10 +208,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 # the workload's files go there too (a crashed run leaves its stat file)
 TMPDIR=$tmp
 export TMPDIR
-# A sanitizer build: a leak on an error path would turn a run's exit status into LSan's, and
-# the classification is about how the loop behaves; leaks are for the behaviour tests.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export ASAN_OPTIONS
+
 
 # The plan: one line "BACKEND SYSCALL ERRNO N ALL" per run.
 : > "$tmp/plan"
