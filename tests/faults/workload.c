@@ -125,6 +125,9 @@ static void put(int fd)
 /* ------------------------------------------------------------------------------------------ */
 /* Callbacks */
 
+/* The io callbacks stop their watcher once they got what they wait for, or an error; a
+ * readiness without data (possible, e.g. an fd the backend must treat as always ready) is
+ * answered like a careful program does: by waiting on. */
 static void io_read_cb(struct ev_loop *l, ev_io *w, int revents)
 {
   struct kind *k = &kinds[(long)w->data];
@@ -133,6 +136,8 @@ static void io_read_cb(struct ev_loop *l, ev_io *w, int revents)
     k->errors++;
   else if (read(w->fd, &c, 1) == 1)
     k->fired = 1;
+  else
+    return;
   ev_io_stop(l, w);
 }
 
@@ -159,8 +164,11 @@ static void io_many_cb(struct ev_loop *l, ev_io *w, int revents)
   char c;
   if (revents & EV_ERROR)
     kinds[K_IO_MANY].errors++;
-  else if (read(w->fd, &c, 1) == 1 && ++many_got == many_n)
-    kinds[K_IO_MANY].fired = 1;
+  else if (read(w->fd, &c, 1) == 1) {
+    if (++many_got == many_n)
+      kinds[K_IO_MANY].fired = 1;
+  } else
+    return;
   ev_io_stop(l, w);
 }
 
@@ -239,6 +247,8 @@ static void fork_io_cb(struct ev_loop *l, ev_io *w, int revents)
     child_fork_error = 1;
   else if (read(w->fd, &c, 1) == 1)
     child_fork_io = 1;
+  else
+    return;
   ev_io_stop(l, w);
 }
 
