@@ -5,15 +5,14 @@
  *
  * The default loop is created on the backend named by EVRING_TEST_BACKEND (select, poll,
  * epoll, iouring; iouring may fall back to epoll, as ev_default_loop(0) would). Then one io
- * watcher of each kind (socketpair read and write, a regular file, N more socketpairs, half
- * of them started after the first iteration), a
- * timer, a periodic, a signal, a signal on a second loop made with EVFLAG_SIGNALFD, a child,
- * a stat, an async sent from another thread, idle, prepare, check, a fork watcher in a
- * forked child that keeps running the loop (and stops the watcher it inherited for io-late,
- * whose data the parent sends 0.1 s after the fork), an embedded loop and a cleanup watcher of that
- * loop. The workload makes none of the calls faults are injected into for the library
- * (socketpair with SOCK_NONBLOCK instead of pipe + fcntl), so every injected failure is one
- * the library sees.
+ * watcher of each kind (socketpair read and write, a regular file, N (100) more socketpairs, half
+ * of them started after the first iteration), a timer, a periodic, a signal, a signal on a
+ * second loop made with EVFLAG_SIGNALFD, a child, a stat, an async sent from another thread,
+ * idle, prepare, check, a fork watcher in a forked child that keeps running the loop (and
+ * stops the watcher it inherited for io-late, whose data the parent sends 0.1 s after the
+ * fork), an embedded loop and a cleanup watcher of that loop. The workload makes none of the
+ * calls faults are injected into for the library (socketpair with SOCK_NONBLOCK instead of
+ * pipe + fcntl), so every injected failure is one the library sees.
  *
  * --nofile-before K / --nofile-after K: lower RLIMIT_NOFILE and use up every descriptor but
  * K, before the loop is created or after every watcher was started and the loop ran once.
