@@ -309,8 +309,8 @@ static double now(void)
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: faultrun [--all-after] [--children] [--timeout S] [--verbose] SYSCALL ERRNO N -- "
-                  "program [args...]\n"
+  fprintf(stderr, "usage: faultrun [--all-after] [--children] [--timeout S] [--verbose] "
+                  "SYSCALL ERRNO N -- program [args...]\n"
                   "       faultrun [--timeout S] --count SYSCALL[,SYSCALL...] -- program "
                   "[args...]\n");
   exit(FAIL_EXIT);
