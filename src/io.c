@@ -99,15 +99,34 @@ void ev_feed_fd_event(struct ev_loop *loop, int fd, int revents)
     queue_fd_events(loop, fd, revents);
 }
 
+/* The io watchers of the loop's own descriptors (wake-up eventfd, signalfd, inotify, timerfd):
+ * started unreferenced, and no user watcher hears about them. */
+static int loop_own_watcher(struct ev_loop *loop, ev_watcher_list *w)
+{
+  return w == (ev_watcher_list *)&loop->pipe_w || w == (ev_watcher_list *)&loop->sigfd_w ||
+         w == (ev_watcher_list *)&loop->inotify_w || w == (ev_watcher_list *)&loop->timerfd_w;
+}
+
 void ev__fd_error(struct ev_loop *loop, int fd)
 {
   /* As libev does for descriptors the kernel calls invalid: every watcher of the fd is
-   * stopped and told, and the loop carries on. */
+   * stopped and told, and the loop carries on. For one of the loop's own descriptors that
+   * would lose signals, async sends or stat changes without a word (libev's fate too):
+   * that is reported through syserr instead, the channel for failures nobody else sees. */
   ev_watcher_list *w;
+  int own = 0;
   while ((w = loop->fds[fd].head)) {
+    if (loop_own_watcher(loop, w)) {
+      /* Its callback would read the descriptor, which may be someone else's by now. */
+      own = 1;
+      ev__io_stop_internal(loop, (ev_io *)w);
+      continue;
+    }
     ev_io_stop(loop, (ev_io *)w);
     ev_feed_event(loop, w, EV_ERROR | EV_READ | EV_WRITE);
   }
+  if (own)
+    ev__syserr("(libev) the kernel reported a descriptor of the loop itself as invalid");
 }
 
 void ev_io_start(struct ev_loop *loop, ev_io *w)

@@ -32,3 +32,28 @@ $(BUILD)/fuzz/evfuzz: $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h) include/ev.h $(BUI
 test-run: $(BUILD)/fuzz/evfuzz
 fuzz: all $(BUILD)/fuzz/evfuzz
 	BUILD=$(BUILD) FUZZ_SECONDS=$(SECONDS) sh tests/fuzz/fuzz-loop
+
+# Fault injection (tests/faults.sh, picked up by test-run like every tests/*.sh): the injector
+# and the workload it runs. `make faults-long` runs the long matrix (every documented errno,
+# every call number up to 64) and writes its table to $(BUILD)/faults/table-long.txt.
+.PHONY: faults-long
+FAULT_BINS := $(BUILD)/faults/faultrun $(BUILD)/faults/workload
+# faultrun is a tool, not a client of the library: never built with sanitizers.
+$(BUILD)/faults/faultrun: tests/faults/faultrun.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g $(WARN) -o $@ $<
+$(BUILD)/faults/workload: tests/faults/workload.c include/ev.h $(BUILD)/libev.so.4
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lpthread $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
+test-run: $(FAULT_BINS)
+
+# Behaviour programs found by fault injection: tests/faults/<name>.c -> $(BUILD)/tests/faults-<name>,
+# run on every backend like the programs above.
+FAULT_TEST_BINS := $(patsubst tests/faults/%.c,$(BUILD)/tests/faults-%,$(filter-out tests/faults/faultrun.c tests/faults/workload.c,$(wildcard tests/faults/*.c)))
+TEST_BINS += $(FAULT_TEST_BINS)
+$(BUILD)/tests/faults-%: tests/faults/%.c tests/test.h include/ev.h $(BUILD)/libev.so.4
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
+test-run: $(FAULT_TEST_BINS)
+faults-long: all $(FAULT_BINS)
+	BUILD=$(BUILD) sh tests/faults.sh --long --table $(BUILD)/faults/table-long.txt
