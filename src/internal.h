@@ -265,6 +265,7 @@ void ev__timerfd_close(struct ev_loop *loop);
 void ev__timerfd_fork(struct ev_loop *loop);
 
 /* wakeup.c: the loop's eventfd, ev_async */
+void ev__evpipe_prepare(struct ev_loop *loop);
 int ev__evpipe_init(struct ev_loop *loop);
 void ev__evpipe_close(struct ev_loop *loop);
 void ev__evpipe_fork(struct ev_loop *loop);

@@ -143,7 +143,7 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
   flags = effective_flags(flags);
   loop->flags = flags;
   loop->backend_fd = -1;
-  loop->evfd = -1;
+  ev__evpipe_prepare(loop);
   loop->sigfd = -1;
   loop->inotify_fd = -1;
   loop->timerfd = -1;

@@ -40,6 +40,15 @@ static void evpipe_cb(struct ev_loop *loop, ev_io *w, int revents)
   }
 }
 
+/* At loop creation, before any eventfd: the loop feeds pipe_w after a wait in which a
+ * wake-up was requested (ev_async_send, a signal), whether or not the eventfd could be made. */
+void ev__evpipe_prepare(struct ev_loop *loop)
+{
+  loop->evfd = -1;
+  ev_init(&loop->pipe_w, evpipe_cb);
+  ev_set_priority(&loop->pipe_w, EV_MAXPRI);
+}
+
 int ev__evpipe_init(struct ev_loop *loop)
 {
   if (loop->evfd >= 0)

@@ -106,8 +106,6 @@ syscalls_for() {
 # A group whose first defect matches is a TAP TODO test: listed, but `make check` passes.
 # Remove the line with the fix (prove then stops reporting the TODO as failing).
 KNOWN='
-epoll:epoll_create1:*:1c|*io-late:MISSING* fork-needs-a-spare-fd (known): after a failed epoll_fork the child keeps using the epoll set it shares with the parent, and its epoll_ctl DEL removes the parent registrations (a silent loss in the parent, depending on timing)
-epoll:nofile-*|*io-late:MISSING* fork-needs-a-spare-fd (known)
 *:epoll_ctl:EPERM:*|* own-fd-eperm: epoll_ctl EPERM for one of the loop own descriptors puts it on the always-ready list: the loop never blocks again and idle watchers starve
 select:pselect6:EBADF:*+|* select-ebadf-without-bad-fd: select answering EBADF while every watched fd is open is retried silently forever (as libev does)
 *:event:epoll_create1:*|* event-null-base: event_init returned NULL and the program goes on with it (libevent API, libev crashes the same way)
