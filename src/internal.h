@@ -238,6 +238,7 @@ void ev__queue_all(struct ev_loop *loop, struct ev_wlist *list, int revents);
 /* io.c: the fd table */
 void ev__fd_event(struct ev_loop *loop, int fd, int revents);
 void ev__fd_error(struct ev_loop *loop, int fd);
+int ev__fd_is_loop_own(struct ev_loop *loop, int fd); /* the wake-up, signalfd, inotify or timerfd */
 int ev__fd_valid(int fd);
 void ev__fd_change(struct ev_loop *loop, int fd, int flags);
 void ev__fd_reify(struct ev_loop *loop);

@@ -107,6 +107,14 @@ static int loop_own_watcher(struct ev_loop *loop, ev_watcher_list *w)
          w == (ev_watcher_list *)&loop->inotify_w || w == (ev_watcher_list *)&loop->timerfd_w;
 }
 
+int ev__fd_is_loop_own(struct ev_loop *loop, int fd)
+{
+  for (ev_watcher_list *w = loop->fds[fd].head; w; w = w->next)
+    if (loop_own_watcher(loop, w))
+      return 1;
+  return 0;
+}
+
 void ev__fd_error(struct ev_loop *loop, int fd)
 {
   /* As libev does for descriptors the kernel calls invalid: every watcher of the fd is

@@ -106,7 +106,6 @@ syscalls_for() {
 # A group whose first defect matches is a TAP TODO test: listed, but `make check` passes.
 # Remove the line with the fix (prove then stops reporting the TODO as failing).
 KNOWN='
-*:epoll_ctl:EPERM:*|* own-fd-eperm: epoll_ctl EPERM for one of the loop own descriptors puts it on the always-ready list: the loop never blocks again and idle watchers starve
 select:pselect6:EBADF:*+|* select-ebadf-without-bad-fd: select answering EBADF while every watched fd is open is retried silently forever (as libev does)
 *:event:epoll_create1:*|* event-null-base: event_init returned NULL and the program goes on with it (libevent API, libev crashes the same way)
 '
@@ -247,6 +246,11 @@ for b in $configs; do
     esac
   done
 done
+
+# Answers a backend treats specially, in the short matrix too: EPERM from epoll_ctl means "a
+# file epoll cannot poll" (always ready), which for one of the loop's own descriptors would
+# make it spin (the 3rd epoll_ctl of the workload is for such a descriptor).
+case " $configs " in *" epoll "*) echo "epoll epoll_ctl EPERM 3 0" >> "$tmp/plan" ;; esac
 
 jobs=1
 [ "$long" = 1 ] && jobs=${EVRING_FAULTS_JOBS:-2}

@@ -104,8 +104,13 @@ static void epoll_register(struct ev_loop *loop, struct epoll_state *st, int fd,
   }
   switch (-err) {
   case EPERM:
-    /* Regular files are always readable and writable; poll() reports them every time. */
-    always_add(loop, st, fd);
+    /* Regular files are always readable and writable; poll() reports them every time. The
+     * loop's own descriptors (eventfd, signalfd, inotify, timerfd) are pollable: refused,
+     * they would make the loop spin, so that goes to syserr with them. */
+    if (ev__fd_is_loop_own(loop, fd))
+      ev__fd_error(loop, fd);
+    else
+      always_add(loop, st, fd);
     return;
   case EBADF:
     if (st->epfd < 0)
