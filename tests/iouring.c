@@ -637,6 +637,7 @@ static void every_fd_type_same_events_as_epoll(void **state)
 #define MARK_BEGIN "evring-iouring-mark-begin"
 #define MARK_END "evring-iouring-mark-end"
 #define MARK_CLOCK "evring-iouring-mark-clock"
+#define MARK_NEAR_DUE "evring-iouring-mark-near-due-"
 
 static void mark(const char *s)
 {
@@ -654,8 +655,22 @@ static void again_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
   ev_timer_again(loop, w);
 }
 
+/* Idle kind: iterations in which the timer is due within a millisecond when the loop is about
+ * to compute its timeout (the iteration took about as long as the timer's period, which a
+ * slow or loaded machine does): the loop may find it due and not wait at all, which needs no
+ * system call. Every other iteration must wait in exactly one io_uring_enter. */
+static int near_due;
+static ev_timer *near_due_timer;
+static void near_due_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+  ev_now_update(loop);
+  if (ev_timer_remaining(loop, near_due_timer) < 0.001)
+    near_due++;
+}
+
 /* Traced child: `kind` "busy" (an fd always ready, never read) or "idle" (a 2 ms timer
- * restarted from its callback, an fd never ready: every iteration blocks in the kernel). */
+ * restarted from its callback, an fd never ready: every iteration waits in the kernel unless
+ * the timer is due already, see near_due_cb). */
 static int strace_child(const char *kind)
 {
   struct ev_loop *loop = ev_loop_new(EVBACKEND_IOURING | EVFLAG_NOENV);
@@ -676,8 +691,14 @@ static int strace_child(const char *kind)
     ev_io_start(loop, &ready.io);
   } else
     ev_timer_start(loop, &t);
+  ev_prepare due;
+  ev_prepare_init(&due, near_due_cb);
+  near_due_timer = &t;
+  if (strcmp(kind, "busy"))
+    ev_prepare_start(loop, &due);
   for (int i = 0; i < 20; i++)
     ev_run(loop, EVRUN_ONCE);
+  near_due = 0;
   struct timespec ts;
   mark(MARK_CLOCK);
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -685,6 +706,9 @@ static int strace_child(const char *kind)
   for (int i = 0; i < STRACE_ITERATIONS; i++)
     ev_run(loop, EVRUN_ONCE);
   mark(MARK_END);
+  char note[64];
+  snprintf(note, sizeof note, MARK_NEAR_DUE "%d", near_due);
+  mark(note);
   if (!strcmp(kind, "busy") && ready.calls < STRACE_ITERATIONS)
     return 5;
   return idle.calls ? 6 : 0;
@@ -706,7 +730,7 @@ static void count_enters(const char *kind, const char *mask)
   FILE *f = fopen(out, "r");
   assert_non_null(f);
   char line[4096], others[256] = "";
-  int region = 0, clock_region = 0, clock_calls = 0, begin = 0, end = 0;
+  int region = 0, clock_region = 0, clock_calls = 0, begin = 0, end = 0, near = 0;
   long enters = 0, other = 0;
   while (fgets(line, sizeof line, f)) {
     char *s = line;
@@ -717,6 +741,8 @@ static void count_enters(const char *kind, const char *mask)
     if (strstr(s, MARK_CLOCK)) { clock_region = 1; continue; }
     if (strstr(s, MARK_BEGIN)) { clock_region = 0; region = begin = 1; continue; }
     if (strstr(s, MARK_END)) { region = 0; end = 1; continue; }
+    const char *nd = strstr(s, MARK_NEAR_DUE);
+    if (nd) { near = atoi(nd + strlen(MARK_NEAR_DUE)); continue; }
     if (clock_region)
       clock_calls++;
     if (!region)
@@ -739,10 +765,12 @@ static void count_enters(const char *kind, const char *mask)
     printf("# skipped: clock reads are system calls here\n");
     return;
   }
-  printf("# %s, mask \"%s\": %d iterations, %ld io_uring_enter, %ld other:%s\n", kind, mask,
-         STRACE_ITERATIONS, enters, other, others);
+  printf("# %s, mask \"%s\": %d iterations (%d with the timer due within 1 ms), %ld "
+         "io_uring_enter, %ld other:%s\n", kind, mask, STRACE_ITERATIONS, near, enters, other,
+         others);
   assert_int_equal(other, 0);
-  assert_int_equal(enters, STRACE_ITERATIONS);
+  assert_true(enters <= STRACE_ITERATIONS);
+  assert_true(enters >= STRACE_ITERATIONS - near);
 }
 
 static void one_enter_per_iteration(void **state)
