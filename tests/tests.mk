@@ -19,3 +19,10 @@ test-run: all $(TEST_BINS)
 	  for t in $(TEST_BINS); do touch $(BUILD)/t/$$b/$$(basename $$t); done; done
 	@for s in tests/*.sh; do [ -e "$$s" ] && touch $(BUILD)/t/$$(basename $$s); done; true
 	BUILD=$(BUILD) prove -j$(PROVE_JOBS) --exec tests/run-one $$(find $(BUILD)/t -type f | sort)
+
+# make check-kernels: the behaviour programs on Debian's 5.10, 6.1 and 6.12 kernels under qemu
+# and on the host kernel, as root and as uid 1000 (tests/kernels/check-kernels).
+.PHONY: check-kernels
+check-kernels: setup
+	$(MAKE) all $(TEST_BINS)
+	BUILD=$(BUILD) tests/kernels/check-kernels $(KERNELS)
