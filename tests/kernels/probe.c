@@ -2,10 +2,12 @@
  * names them, so that tests/kernels/run-suite runs each io_uring mode this kernel has and no
  * mask that would only hide something the kernel lacks anyway.
  *
- * Prints one line: "features:" followed by the names present, e.g.
+ * Prints "features:" followed by the names present, e.g.
  *   features: iouring submit_all coop_taskrun defer_taskrun cqe_skip cancel_any register
  * "iouring" alone means a ring can be set up; the rest are asked one by one the way the
- * library relies on them (setup flags accepted, opcode supported, feature bit set). */
+ * library relies on them (setup flags accepted, opcode supported, feature bit set). A second
+ * line, "cancel_any_answer: N", is the kernel's answer to a cancel-any with nothing to
+ * cancel. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <liburing.h>
@@ -55,12 +57,14 @@ int main(void)
     printf(" cqe_skip");
 
   /* IORING_ASYNC_CANCEL_ANY (5.19): with nothing to cancel the kernel answers with the number
-   * cancelled, 0 (seen on 6.1, 6.12, 6.18); a kernel that does not know the flag says
-   * -EINVAL. */
+   * cancelled, 0 (seen on 6.18), where -ENOENT might be expected; a kernel that does not know
+   * the flag says -EINVAL. */
   struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
   struct io_uring_cqe *cqe = NULL;
+  int cancel_answer = 1;
   io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
   if (io_uring_submit_and_wait(&ring, 1) == 1 && io_uring_peek_cqe(&ring, &cqe) == 0 && cqe) {
+    cancel_answer = cqe->res;
     if (cqe->res >= 0 || cqe->res == -ENOENT)
       printf(" cancel_any");
     io_uring_cqe_seen(&ring, cqe);
@@ -69,6 +73,6 @@ int main(void)
   if (io_uring_register_ring_fd(&ring) == 1)
     printf(" register");
   io_uring_queue_exit(&ring);
-  printf("\n");
+  printf("\ncancel_any_answer: %d\n", cancel_answer);
   return 0;
 }
