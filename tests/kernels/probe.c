@@ -57,8 +57,8 @@ int main(void)
     printf(" cqe_skip");
 
   /* IORING_ASYNC_CANCEL_ANY (5.19): with nothing to cancel the kernel answers with the number
-   * cancelled, 0 (seen on 6.18), where -ENOENT might be expected; a kernel that does not know
-   * the flag says -EINVAL. */
+   * cancelled, 0 (seen on 6.1 and 6.18), not -ENOENT; a kernel that does not know the flag
+   * says -EINVAL (Debian's 5.10). */
   struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
   struct io_uring_cqe *cqe = NULL;
   int cancel_answer = 1;
