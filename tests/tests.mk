@@ -57,3 +57,10 @@ $(BUILD)/tests/faults-%: tests/faults/%.c tests/test.h include/ev.h $(BUILD)/lib
 test-run: $(FAULT_TEST_BINS)
 faults-long: all $(FAULT_BINS)
 	BUILD=$(BUILD) sh tests/faults.sh --long --table $(BUILD)/faults/table-long.txt
+
+# make check-kernels: the behaviour programs on Debian's 5.10, 6.1 and 6.12 kernels under qemu
+# and on the host kernel, as root and as uid 1000 (tests/kernels/check-kernels).
+.PHONY: check-kernels
+check-kernels: setup
+	$(MAKE) all $(TEST_BINS)
+	BUILD=$(BUILD) tests/kernels/check-kernels $(KERNELS)
