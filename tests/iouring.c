@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -173,6 +174,52 @@ static void iouring_recommended_only_with_ring_epoll(void **state)
     assert_non_null(loop);
     assert_int_equal(ev_backend(loop), ring_epoll ? EVBACKEND_IOURING : EVBACKEND_EPOLL);
     ev_loop_destroy(loop);
+  }
+  reset_env();
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Destroying a loop cancels its armed polls: in one request where the kernel has
+ * IORING_ASYNC_CANCEL_ANY (5.19+), one per poll where it has not (or under the mask) */
+
+static int kernel_at_least(int major, int minor)
+{
+  struct utsname u;
+  int ma = 0, mi = 0;
+  if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+    return 0;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+static void destroy_cancels_polls_at_once_where_the_kernel_can(void **state)
+{
+  if (!iouring_only())
+    return;
+  static const char *const poll_masks[] = {"epoll_wait", OLD_KERNEL_NO_EPOLL_WAIT};
+  for (int m = 0; m < 2; m++) {
+    use_mask(poll_masks[m]);
+    setenv("EVRING_IOURING_STATS", "1", 1);
+    struct ev_loop *loop = test_loop(0);
+    int pp[10][2];
+    struct probe p[10];
+    for (int i = 0; i < 10; i++) {
+      assert_int_equal(pipe2(pp[i], O_NONBLOCK | O_CLOEXEC), 0);
+      probe_init(&p[i], pp[i][0], EV_READ);
+      ev_io_start(loop, &p[i].io);
+    }
+    test_run_nowait(loop, 2);
+    char stats[512];
+    test_destroy_with_stats(loop, stats, sizeof stats);
+    printf("# mask \"%s\": %s", poll_masks[m], stats);
+    unsigned long any = test_stat_field(stats, "cancel_any");
+    unsigned long sqes = test_stat_field(stats, "sqes");
+    if (strstr(poll_masks[m], "cancel_any"))
+      assert_int_equal(any, 0);
+    else if (kernel_at_least(5, 19))
+      assert_int_equal(any, 1);
+    assert_int_equal(sqes, 10 + (any ? 1 : 10));
+    for (int i = 0; i < 10; i++)
+      close(pp[i][0]), close(pp[i][1]);
   }
   reset_env();
 }
@@ -1124,6 +1171,7 @@ int main(void)
 
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(masks_take_effect),
+    cmocka_unit_test(destroy_cancels_polls_at_once_where_the_kernel_can),
     cmocka_unit_test(iouring_recommended_only_with_ring_epoll),
     cmocka_unit_test(level_triggered_every_mask),
     cmocka_unit_test(rearm_10000_watchers_20_rounds),

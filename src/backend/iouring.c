@@ -192,9 +192,11 @@ static void stats_report(struct iouring *st)
   if (!ev__iouring_env_long("EVRING_IOURING_STATS", 0))
     return;
   fprintf(stderr,
-          "evring-iouring: mode=%s ring_flags=%#x sq=%u enters=%lu sqes=%lu cqes=%lu "
-          "overflow_rounds=%lu recreates=%lu refusals=%lu rebuilds=%lu sweeps=%lu errors=%lu\n",
+          "evring-iouring: mode=%s ring_flags=%#x sq=%u cancel_any=%d enters=%lu sqes=%lu "
+          "cqes=%lu overflow_rounds=%lu recreates=%lu refusals=%lu rebuilds=%lu sweeps=%lu "
+          "errors=%lu\n",
           st->mode == EV__IOU_MODE_EPOLL ? "epoll" : "poll", st->ring_flags, st->sq_size,
+          ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY),
           st->stats.enters, st->stats.sqes, st->stats.cqes, st->stats.overflow_rounds,
           st->stats.recreates, st->stats.refusals, st->stats.rebuilds, st->stats.sweeps,
           st->stats.errors);
@@ -205,8 +207,8 @@ static void iouring_destroy(struct ev_loop *loop)
   struct iouring *st = loop->backend_data;
   if (!st)
     return;
-  stats_report(st);
   ev__iou_ring_cancel_all(loop, st);
+  stats_report(st); /* after the cancellation, whose requests it counts */
   ev__iou_evs_abandon(st);
   ev__iou_ring_exit(st);
   state_free(st);
