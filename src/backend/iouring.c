@@ -130,12 +130,16 @@ static int iouring_available(void)
   return ev__iouring_caps()->usable;
 }
 
-/* Ring-driven epoll (6.15+) measures at least as fast as epoll on every row of make bench;
- * the per-fd poll mode of older kernels does not (docs/benchmarks.md): there epoll stays the
- * default and io_uring is one flag away (EVBACKEND_IOURING, LIBEV_FLAGS=128). */
+/* io_uring becomes the default (ev_recommended_backends) only where make bench measures it
+ * not slower than epoll on every row. Not yet on any kernel (docs/benchmarks.md, 2026-12-01,
+ * 6.18): ring-driven epoll (6.15+) is 1.6-8x epoll's events/s on mask churn, 0.13x its time to
+ * re-register, 0.57x to start 19 900 watchers, 1.28x h2load -m1 req/s, but 1.03-1.07x epoll's
+ * latency on single-chain ping-pong; the per-fd poll mode of older kernels is 1.08-1.25x on
+ * ping-pong and 2.45x on re-registration. Until then io_uring is one flag away
+ * (EVBACKEND_IOURING, LIBEV_FLAGS=128) and epoll is the default, as in Debian's libev. */
 static int iouring_recommended(void)
 {
-  return ev__iouring_caps()->epoll_ops && !(ev__iouring_disabled() & EV__IOU_OFF_EPOLL_WAIT);
+  return 0;
 }
 
 static void state_free(struct iouring *st)
