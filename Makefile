@@ -68,9 +68,11 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
 
 abi-diff:
+	@mkdir -p /tmp/evring-abi
 	$(MAKE) -C ../shared/abi diff EV_H_DIR=$(CURDIR)/include BUILD=/tmp/evring-abi
 
 probe-diff: all
+	@mkdir -p /tmp/evring-abi
 	-$(MAKE) -C ../shared/abi probe-diff EV_LIB_DIR=$(CURDIR)/$(BUILD) BUILD=/tmp/evring-abi
 
 clean:
