@@ -17,14 +17,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      dprintf(2, "# child: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-      _exit(1);                                                                                    \
-    }                                                                                              \
-  } while (0)
-
 static void sleep_ms(int ms)
 {
   struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -164,14 +156,14 @@ static void forkcheck_in_a_child_made_by(enum fork_kind kind)
   if (pid == 0) {
     trace_reset();
     put_byte(p[1]);
-    CHECK(run_until(l, &io_calls, 1, 5.)); /* no ev_loop_fork call */
-    CHECK(nforks == 1);
-    CHECK(!strncmp(trace, "fork prepare ", 13)); /* before prepare of that iteration */
-    CHECK(io_bytes == 1);
+    CHILD_CHECK(run_until(l, &io_calls, 1, 5.)); /* no ev_loop_fork call */
+    CHILD_CHECK(nforks == 1);
+    CHILD_CHECK(!strncmp(trace, "fork prepare ", 13)); /* before prepare of that iteration */
+    CHILD_CHECK(io_bytes == 1);
     ev_run(l, EVRUN_NOWAIT);
-    CHECK(nforks == 1); /* once per fork */
+    CHILD_CHECK(nforks == 1); /* once per fork */
     put_byte(p[1]);
-    CHECK(run_until(l, &io_calls, 2, 5.));
+    CHILD_CHECK(run_until(l, &io_calls, 2, 5.));
     _exit(0);
   }
   assert_child_ok(pid);
@@ -228,8 +220,8 @@ static void without_forkcheck_or_loop_fork_no_fork_watcher_runs(void **state)
     ev_timer_start(l, &tw);
     for (int i = 0; i < 3; i++)
       ev_run(l, EVRUN_NOWAIT);
-    CHECK(!ev_is_active(&tw)); /* the loop ran: the timer expired */
-    CHECK(nforks == 0);
+    CHILD_CHECK(!ev_is_active(&tw)); /* the loop ran: the timer expired */
+    CHILD_CHECK(nforks == 0);
     _exit(0);
   }
   assert_child_ok(pid);
@@ -260,12 +252,12 @@ static void check_loop_fork_order(struct ev_loop *l)
   if (pid == 0) {
     trace_reset();
     ev_loop_fork(l);
-    CHECK(nforks == 0); /* ev_loop_fork only flags the loop */
+    CHILD_CHECK(nforks == 0); /* ev_loop_fork only flags the loop */
     ev_run(l, EVRUN_NOWAIT);
-    CHECK(!strcmp(trace, "fork prepare check "));
+    CHILD_CHECK(!strcmp(trace, "fork prepare check "));
     trace_reset();
     ev_run(l, EVRUN_NOWAIT);
-    CHECK(!strcmp(trace, "prepare check "));
+    CHILD_CHECK(!strcmp(trace, "prepare check "));
     _exit(0);
   }
   assert_child_ok(pid);
@@ -317,7 +309,7 @@ static void parent_is_unaffected_by_the_child_using_the_loop(void **state)
     ev_io_init(&cw, read_cb, q[0], EV_READ);
     ev_io_start(l, &cw);
     put_byte(q[1]);
-    CHECK(run_until(l, &io_calls, 1, 5.));
+    CHILD_CHECK(run_until(l, &io_calls, 1, 5.));
     ev_io_stop(l, &cw);
     ev_run(l, EVRUN_NOWAIT);
     ev_loop_destroy(l);
@@ -432,11 +424,11 @@ static void async_works_in_the_child_after_loop_fork(void **state)
           inherited |= ids[i] == parent_ids[k];
         fresh += !inherited;
       }
-      CHECK(fresh >= 1);
+      CHILD_CHECK(fresh >= 1);
     }
     struct sender s = { .ms = 100, .async = &aw, .loop = l };
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, sender_thread, &s) == 0);
+    CHILD_CHECK(pthread_create(&t, NULL, sender_thread, &s) == 0);
     ev_timer guard;
     ev_timer_init(&guard, timeout_cb, 5., 0.);
     ev_timer_start(l, &guard);
@@ -444,8 +436,8 @@ static void async_works_in_the_child_after_loop_fork(void **state)
     timed_out = 0;
     ev_run(l, 0); /* blocked until the async arrives; its callback stops it */
     pthread_join(t, NULL);
-    CHECK(!timed_out);
-    CHECK(async_calls == 1);
+    CHILD_CHECK(!timed_out);
+    CHILD_CHECK(async_calls == 1);
     _exit(0);
   }
   if (nparent < 0)
@@ -474,7 +466,7 @@ static void signal_works_in_the_child_after_loop_fork(void **state)
     ev_loop_fork(l);
     struct sender s = { .ms = 100, .signum = SIGUSR1 };
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, sender_thread, &s) == 0);
+    CHILD_CHECK(pthread_create(&t, NULL, sender_thread, &s) == 0);
     ev_timer guard;
     ev_timer_init(&guard, timeout_cb, 5., 0.);
     ev_timer_start(l, &guard);
@@ -482,8 +474,8 @@ static void signal_works_in_the_child_after_loop_fork(void **state)
     timed_out = 0;
     ev_run(l, 0); /* blocked until the signal arrives; its callback stops the watcher */
     pthread_join(t, NULL);
-    CHECK(!timed_out);
-    CHECK(sig_calls == 1);
+    CHILD_CHECK(!timed_out);
+    CHILD_CHECK(sig_calls == 1);
     _exit(0);
   }
   assert_child_ok(pid);
@@ -520,10 +512,10 @@ static void stat_works_in_the_child_after_loop_fork(void **state)
     ev_loop_fork(l);
     ev_run(l, EVRUN_NOWAIT);
     int f = open(path, O_WRONLY | O_APPEND);
-    CHECK(f >= 0 && write(f, "x", 1) == 1);
+    CHILD_CHECK(f >= 0 && write(f, "x", 1) == 1);
     close(f);
-    CHECK(run_until(l, &stat_calls, 1, 5.));
-    CHECK(sw.attr.st_size == 1);
+    CHILD_CHECK(run_until(l, &stat_calls, 1, 5.));
+    CHILD_CHECK(sw.attr.st_size == 1);
     _exit(0);
   }
   assert_child_ok(pid);
@@ -559,9 +551,9 @@ static void ten_sequential_children_use_the_inherited_loop_after_loop_fork(void 
     if (pid == 0) {
       ev_loop_fork(l);
       put_byte(p[1]);
-      CHECK(run_until(l, &io_calls, 1, 5.));
-      CHECK(io_bytes == 1);
-      CHECK(nforks == 1);
+      CHILD_CHECK(run_until(l, &io_calls, 1, 5.));
+      CHILD_CHECK(io_bytes == 1);
+      CHILD_CHECK(nforks == 1);
       _exit(0);
     }
     assert_child_ok(pid);
@@ -620,8 +612,8 @@ static void parent_loop_keeps_working_while_children_run_theirs(void **state)
       ev_timer_init(&ct, child_timer_cb, 0.1 + 0.05 * i, 0.);
       ev_timer_start(l, &ct);
       ev_run(l, 0); /* returns when the timer has fired */
-      CHECK(child_timer_fired == 1);
-      CHECK(io_bytes == 0);
+      CHILD_CHECK(child_timer_fired == 1);
+      CHILD_CHECK(io_bytes == 0);
       _exit(0);
     }
   }

@@ -87,15 +87,6 @@ static void close2(int p[2])
   close(p[1]);
 }
 
-/* Child-process checks: print the failed condition and exit non-zero. */
-#define CHILD_CHECK(cond)                                                                     \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      dprintf(2, "# child: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-      _exit(1);                                                                               \
-    }                                                                                         \
-  } while (0)
-
 static struct ev_loop *child_loop(void)
 {
   struct ev_loop *loop = ev_loop_new(test_backend() | EVFLAG_NOENV);

@@ -14,15 +14,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-/* In a forked child: a failed check exits with status 1 after saying where. */
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-      _exit(1);                                                                                    \
-    }                                                                                              \
-  } while (0)
-
 struct rec {
   ev_io io;
   int calls, revents;
@@ -85,9 +76,9 @@ static struct rec recs[GROW_PIPES];
 static struct ev_loop *small_set(void)
 {
   struct ev_loop *loop = ev_loop_new(test_backend() | EVFLAG_NOENV);
-  CHECK(loop && ev_backend(loop) == test_backend());
+  CHILD_CHECK(loop && ev_backend(loop) == test_backend());
   for (int i = 0; i < GROW_PIPES; i++) {
-    CHECK(pipe2(pipes[i], O_NONBLOCK | O_CLOEXEC) == 0);
+    CHILD_CHECK(pipe2(pipes[i], O_NONBLOCK | O_CLOEXEC) == 0);
     ev_io_init(&recs[i].io, rec_cb, pipes[i][0], EV_READ);
   }
   ev_io_start(loop, &recs[0].io);
@@ -99,11 +90,11 @@ static void grow_body(void *arg)
 {
   const struct grow *g = arg;
   struct rlimit rl = {256, 256};
-  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 
   struct ev_loop *loop = small_set();
   if (g->refuse_errno)
-    CHECK(test_forbid_syscall(SYS_io_uring_setup, g->refuse_errno) == 0);
+    CHILD_CHECK(test_forbid_syscall(SYS_io_uring_setup, g->refuse_errno) == 0);
   else
     while (dup(0) >= 0) /* every remaining fd number taken */
       ;
@@ -113,23 +104,23 @@ static void grow_body(void *arg)
   for (int round = 0; round < 3; round++) {
     for (int i = 0; i < GROW_PIPES; i++) {
       recs[i].calls = 0;
-      CHECK(write(pipes[i][1], "x", 1) == 1);
+      CHILD_CHECK(write(pipes[i][1], "x", 1) == 1);
     }
     for (int it = 0; it < 10; it++)
       ev_run(loop, EVRUN_NOWAIT);
     for (int i = 0; i < GROW_PIPES; i++) {
       if (recs[i].calls < 1)
         fprintf(stderr, "round %d: pipe %d (fd %d) never reported\n", round, i, pipes[i][0]);
-      CHECK(recs[i].calls >= 1);
+      CHILD_CHECK(recs[i].calls >= 1);
       char c;
-      CHECK(read(pipes[i][0], &c, 1) == 1);
+      CHILD_CHECK(read(pipes[i][0], &c, 1) == 1);
     }
     ev_run(loop, EVRUN_NOWAIT); /* drained: nobody is called */
     for (int i = 0; i < GROW_PIPES; i++)
       recs[i].calls = 0;
     ev_run(loop, EVRUN_NOWAIT);
     for (int i = 0; i < GROW_PIPES; i++)
-      CHECK(recs[i].calls == 0);
+      CHILD_CHECK(recs[i].calls == 0);
   }
 }
 
@@ -155,13 +146,13 @@ static void grown_set_refused_by_kernel_loses_nothing(void **state)
 static void refused_growth_body(void *arg)
 {
   struct ev_loop *loop = small_set();
-  CHECK(test_forbid_syscall(SYS_io_uring_setup, ENOMEM) == 0);
+  CHILD_CHECK(test_forbid_syscall(SYS_io_uring_setup, ENOMEM) == 0);
   for (int i = 1; i < GROW_PIPES; i++)
     ev_io_start(loop, &recs[i].io);
-  CHECK(write(pipes[0][1], "x", 1) == 1); /* never read: ready in every iteration */
+  CHILD_CHECK(write(pipes[0][1], "x", 1) == 1); /* never read: ready in every iteration */
   for (int it = 0; it < 200; it++)
     ev_run(loop, EVRUN_NOWAIT);
-  CHECK(recs[0].calls == 200);
+  CHILD_CHECK(recs[0].calls == 200);
   char stats[512];
   test_destroy_with_stats(loop, stats, sizeof stats);
   if (test_backend() != EVBACKEND_IOURING)
@@ -169,8 +160,8 @@ static void refused_growth_body(void *arg)
   unsigned long enters = test_stat_field(stats, "enters");
   unsigned long sqes = test_stat_field(stats, "sqes");
   fprintf(stderr, "# 200 iterations after the refusal: %s", stats);
-  CHECK(enters <= 230);
-  CHECK(sqes <= 2 * 200 + GROW_PIPES + 40);
+  CHILD_CHECK(enters <= 230);
+  CHILD_CHECK(sqes <= 2 * 200 + GROW_PIPES + 40);
 }
 
 static void refused_growth_is_not_retried_every_iteration(void **state)

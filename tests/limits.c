@@ -21,14 +21,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers */
 
-#define CHILD_CHECK(cond)                                                                     \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      dprintf(2, "# child: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-      _exit(1);                                                                               \
-    }                                                                                         \
-  } while (0)
-
 /* body(arg) in a child whose stderr is ours; the test passes when it exits with 0. */
 static void expect_child_success(void (*body)(void *), void *arg)
 {

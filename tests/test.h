@@ -115,6 +115,15 @@ static inline void test_put(int fd, const char *s)
   assert_int_equal(write(fd, s, (size_t)len), len);
 }
 
+/* In a forked child: a failed check says where on stderr and exits with status 1. */
+#define CHILD_CHECK(cond)                                                                     \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
+      dprintf(2, "# child: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
+      _exit(1);                                                                               \
+    }                                                                                         \
+  } while (0)
+
 /* Fork; in the child: no core file, stderr to err_fd (or /dev/null when err_fd < 0), a 20 s
  * alarm, body(arg), exit 0. Returns the child's wait status. */
 static inline int test_run_child(void (*body)(void *), void *arg, int err_fd)
