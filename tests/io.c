@@ -1025,7 +1025,8 @@ static int is_wait_syscall(const char *name)
     [0] = {"select", "pselect6", "_newselect", NULL},
     [1] = {"poll", "ppoll", NULL},
     [2] = {"epoll_wait", "epoll_pwait", "epoll_pwait2", NULL},
-    [3] = {"io_uring_enter", NULL},
+    [3] = {"io_uring_enter", "epoll_wait", "epoll_pwait", NULL}, /* io_uring: an unchanged
+                                                                   * set waits like epoll */
   };
   int k;
   switch (test_backend()) {

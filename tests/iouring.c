@@ -719,7 +719,17 @@ static void near_due_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     near_due++;
 }
 
-/* Traced child: `kind` "busy" (an fd always ready, never read) or "idle" (a 2 ms timer
+/* Churn kind: the watcher of an always-ready fd changes its mask in every callback. */
+static void flip_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+  int next = w->events & EV_WRITE ? EV_READ : EV_READ | EV_WRITE;
+  ev_io_stop(loop, w);
+  ev_io_set(w, w->fd, next);
+  ev_io_start(loop, w);
+}
+
+/* Traced child: `kind` "busy" (an fd always ready, never read), "churn" (the same, its
+ * watcher's mask changed in every callback) or "idle" (a 2 ms timer
  * restarted from its callback, an fd never ready: every iteration waits in the kernel unless
  * the timer is due already, see near_due_cb). */
 static int strace_child(const char *kind)
@@ -736,16 +746,23 @@ static int strace_child(const char *kind)
   ev_timer t;
   ev_timer_init(&t, again_timer_cb, 0.002, 0.002);
   ev_io_start(loop, &idle.io);
+  int sv[2];
+  ev_io flip;
   if (!strcmp(kind, "busy")) {
     if (write(pp[1], "x", 1) != 1)
       return 3;
     ev_io_start(loop, &ready.io);
+  } else if (!strcmp(kind, "churn")) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) || write(sv[1], "x", 1) != 1)
+      return 3;
+    ev_io_init(&flip, flip_cb, sv[0], EV_READ);
+    ev_io_start(loop, &flip);
   } else
     ev_timer_start(loop, &t);
   ev_prepare due;
   ev_prepare_init(&due, near_due_cb);
   near_due_timer = &t;
-  if (strcmp(kind, "busy"))
+  if (!strcmp(kind, "idle"))
     ev_prepare_start(loop, &due);
   for (int i = 0; i < 20; i++)
     ev_run(loop, EVRUN_ONCE);
@@ -782,7 +799,7 @@ static void count_enters(const char *kind, const char *mask)
   assert_non_null(f);
   char line[4096], others[256] = "";
   int region = 0, clock_region = 0, clock_calls = 0, begin = 0, end = 0, near = 0;
-  long enters = 0, other = 0;
+  long enters = 0, epoll_waits = 0, other = 0;
   while (fgets(line, sizeof line, f)) {
     char *s = line;
     while (*s >= '0' && *s <= '9')
@@ -802,6 +819,8 @@ static void count_enters(const char *kind, const char *mask)
     sscanf(s, "%63[a-z0-9_]", name);
     if (!strcmp(name, "io_uring_enter"))
       enters++;
+    else if (!strcmp(name, "epoll_wait") || !strcmp(name, "epoll_pwait"))
+      epoll_waits++;
     else if (other++ < 6 && strlen(others) + strlen(name) + 2 < sizeof others)
       strcat(strcat(others, " "), name);
   }
@@ -817,14 +836,21 @@ static void count_enters(const char *kind, const char *mask)
     return;
   }
   printf("# %s, mask \"%s\": %d iterations (%d with the timer due within 1 ms), %ld "
-         "io_uring_enter, %ld other:%s\n", kind, mask, STRACE_ITERATIONS, near, enters, other,
-         others);
+         "io_uring_enter, %ld epoll_wait, %ld other:%s\n", kind, mask, STRACE_ITERATIONS, near,
+         enters, epoll_waits, other, others);
+  long waits = enters + epoll_waits;
   assert_int_equal(other, 0);
-  assert_true(enters <= STRACE_ITERATIONS);
-  assert_true(enters >= STRACE_ITERATIONS - near);
+  assert_true(waits <= STRACE_ITERATIONS);
+  assert_true(waits >= STRACE_ITERATIONS - near);
+  if (strstr(mask, "epoll_wait"))
+    assert_int_equal(epoll_waits, 0); /* per-fd polls: everything through the ring */
+  else if (!strcmp(kind, "busy"))
+    assert_int_equal(epoll_waits, STRACE_ITERATIONS); /* nothing changed: a plain wait */
+  else if (!strcmp(kind, "churn"))
+    assert_int_equal(enters, STRACE_ITERATIONS); /* the change and the wait in one enter */
 }
 
-static void one_enter_per_iteration(void **state)
+static void one_wait_per_iteration_unchanged_set_waits_like_epoll(void **state)
 {
   if (!iouring_only())
     return;
@@ -834,6 +860,7 @@ static void one_enter_per_iteration(void **state)
   }
   for (int m = 0; m < NMASKS; m++) {
     count_enters("busy", masks[m]);
+    count_enters("churn", masks[m]);
     count_enters("idle", masks[m]);
   }
 }
@@ -1183,7 +1210,7 @@ int main(void)
     cmocka_unit_test(tiny_ring_cq_overflow_loses_nothing),
     cmocka_unit_test(seccomp_forbids_io_uring_falls_back_to_epoll),
     cmocka_unit_test(every_fd_type_same_events_as_epoll),
-    cmocka_unit_test(one_enter_per_iteration),
+    cmocka_unit_test(one_wait_per_iteration_unchanged_set_waits_like_epoll),
     cmocka_unit_test(stopped_watcher_releases_file_next_iteration),
     cmocka_unit_test(closed_while_armed_peer_sees_hangup),
     cmocka_unit_test(fd_number_reused_while_armed),

@@ -196,13 +196,13 @@ static void stats_report(struct iouring *st)
   if (!ev__iouring_env_long("EVRING_IOURING_STATS", 0))
     return;
   fprintf(stderr,
-          "evring-iouring: mode=%s ring_flags=%#x sq=%u cancel_any=%d enters=%lu sqes=%lu "
-          "cqes=%lu overflow_rounds=%lu recreates=%lu refusals=%lu rebuilds=%lu sweeps=%lu "
-          "errors=%lu\n",
+          "evring-iouring: mode=%s ring_flags=%#x sq=%u cancel_any=%d enters=%lu direct_waits=%lu "
+          "sqes=%lu cqes=%lu overflow_rounds=%lu recreates=%lu refusals=%lu rebuilds=%lu "
+          "sweeps=%lu errors=%lu\n",
           st->mode == EV__IOU_MODE_EPOLL ? "epoll" : "poll", st->ring_flags, st->sq_size,
           ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY),
-          st->stats.enters, st->stats.sqes, st->stats.cqes, st->stats.overflow_rounds,
-          st->stats.recreates, st->stats.refusals, st->stats.rebuilds, st->stats.sweeps,
+          st->stats.enters, st->stats.direct_waits, st->stats.sqes, st->stats.cqes,
+          st->stats.overflow_rounds, st->stats.recreates, st->stats.refusals, st->stats.rebuilds, st->stats.sweeps,
           st->stats.errors);
 }
 
@@ -379,6 +379,11 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
     }
     timeout = ev__iou_poll_sweep(loop, st, timeout);
     flush_dirty(loop, st);
+    if (ev__iou_epoll_can_wait_directly(st)) {
+      ev__iou_epoll_wait_directly(loop, st, timeout);
+      st->failures = 0;
+      return;
+    }
     ev__iou_epoll_queue_wait(loop, st);
 
     r = ev__iou_enter(st, timeout);

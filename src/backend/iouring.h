@@ -142,8 +142,8 @@ struct iouring {
   ev_tstamp sweep_interval, next_sweep;
 
   struct {
-    unsigned long enters, sqes, cqes, overflow_rounds, recreates, refusals, rebuilds, sweeps,
-      errors;
+    unsigned long enters, direct_waits, sqes, cqes, overflow_rounds, recreates, refusals,
+      rebuilds, sweeps, errors;
   } stats;
 };
 
@@ -182,6 +182,8 @@ void ev__iou_epoll_ctl_done(struct ev_loop *loop, struct iouring *st, unsigned i
 void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t gen, int res,
                              int dispatch);
 void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st);
+int ev__iou_epoll_can_wait_directly(const struct iouring *st);
+void ev__iou_epoll_wait_directly(struct ev_loop *loop, struct iouring *st, ev_tstamp timeout);
 void ev__iou_epoll_rebuild(struct ev_loop *loop, struct iouring *st);
 void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st);
 int ev__iou_epoll_renew_set(struct ev_loop *loop, struct iouring *st);

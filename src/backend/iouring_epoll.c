@@ -103,6 +103,8 @@ void ev__iou_epoll_ctl_done(struct ev_loop *loop, struct iouring *st, unsigned i
   }
 }
 
+static void report(struct ev_loop *loop, struct iouring *st, int n, int dispatch);
+
 void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t gen, int res,
                              int dispatch)
 {
@@ -121,7 +123,13 @@ void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t 
     st->evs_full = 1;
   if (dispatch == EV__IOU_RECHECK)
     return; /* collected before this iteration: the EPOLL_WAIT in its enter looks again */
-  for (int i = 0; i < res; i++) {
+  report(loop, st, res, dispatch);
+}
+
+/* The first n entries of st->evs, as the wait numbered st->wait_gen collected them. */
+static void report(struct ev_loop *loop, struct iouring *st, int n, int dispatch)
+{
+  for (int i = 0; i < n; i++) {
     int fd = (int)(uint32_t)st->evs[i].data.u64;
     uint32_t egen = (uint32_t)(st->evs[i].data.u64 >> 32);
     if (fd >= loop->fd_cap)
@@ -154,11 +162,10 @@ void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t 
   }
 }
 
-/* Queue the EPOLL_WAIT, unless one is in the kernel already. */
-void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st)
+/* Room in st->evs for every watched fd (more after a wait that filled it). Only while no
+ * EPOLL_WAIT is in the kernel, which writes the buffer. */
+static void evs_reserve(struct iouring *st)
 {
-  if (st->mode != EV__IOU_MODE_EPOLL || st->wait_inflight)
-    return;
   int want = st->nfds + 64;
   if (st->evs_full)
     want = want > 2 * st->evs_cap ? want : 2 * st->evs_cap;
@@ -168,6 +175,54 @@ void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st)
     st->evs_cap = want;
   }
   st->evs_full = 0;
+}
+
+/* An iteration that changes nothing in the kernel needs the ring for nothing: no request to
+ * submit, none in flight, no completion to reap. It then waits like the epoll backend, with
+ * one epoll_wait on the same set, which costs less than an io_uring_enter carrying an
+ * EPOLL_WAIT (a request and a completion). Iterations that change registrations still submit
+ * them and wait in one enter. */
+int ev__iou_epoll_can_wait_directly(const struct iouring *st)
+{
+  return st->mode == EV__IOU_MODE_EPOLL && st->epfd >= 0 && !st->wait_inflight &&
+         !st->armed && !st->fixup && io_uring_sq_ready(&st->ring) == 0 &&
+         io_uring_cq_ready(&st->ring) == 0 &&
+         !(IO_URING_READ_ONCE(*st->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+}
+
+void ev__iou_epoll_wait_directly(struct ev_loop *loop, struct iouring *st, ev_tstamp timeout)
+{
+  evs_reserve(st);
+  st->wait_gen++; /* every request queued so far went to the kernel before this wait */
+  st->stats.direct_waits++;
+  /* EINTR is waited out: a signal for one of the loop's watchers also writes the loop's
+   * eventfd, which ends the next wait at once, and the other interruptions are the kernel's
+   * (closing a ring notifies the task that used it, about 16 ms later) where an io_uring_enter
+   * would have gone on waiting. */
+  ev_tstamp deadline = ev__monotonic() + timeout;
+  int n;
+  while ((n = epoll_wait(st->epfd, st->evs, st->evs_cap, ev__timeout_ms(timeout))) < 0 &&
+         errno == EINTR) {
+    timeout = deadline - ev__monotonic();
+    if (timeout <= 0.)
+      timeout = 0.;
+  }
+  if (n < 0) {
+    st->wait_errors++; /* as a failed EPOLL_WAIT: four in a row and per-fd polls take over */
+    return;
+  }
+  st->wait_errors = 0;
+  if (n >= st->evs_cap)
+    st->evs_full = 1;
+  report(loop, st, n, EV__IOU_DISPATCH);
+}
+
+/* Queue the EPOLL_WAIT, unless one is in the kernel already. */
+void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st)
+{
+  if (st->mode != EV__IOU_MODE_EPOLL || st->wait_inflight)
+    return;
+  evs_reserve(st);
   struct io_uring_sqe *sqe = ev__iou_sqe(loop, st);
   if (!sqe)
     return;
