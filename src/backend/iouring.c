@@ -6,9 +6,11 @@
  * (iouring_epoll.c) where the kernel has IORING_OP_EPOLL_WAIT, per-fd one-shot polls
  * (iouring_poll.c) elsewhere; the ring itself is iouring_ring.c.
  *
- * An iteration makes one io_uring_enter (none when completions are waiting and nothing is
- * queued), and more only to drain what the kernel still holds (CQ overflow, DEFER_TASKRUN work
- * beyond its per-enter limit) and to answer a refused EPOLL_CTL within the iteration. Outside
+ * An iteration makes one wait system call: an io_uring_enter (none when completions are
+ * waiting and nothing is queued), or in ring epoll mode, when nothing changed, the epoll_wait
+ * the epoll backend would make; more only to drain what the kernel still holds (CQ overflow,
+ * DEFER_TASKRUN work beyond its per-enter limit) and to answer a refused EPOLL_CTL within the
+ * iteration. Outside
  * the wait, ev_io_stop of an fd's last watcher submits the removal of its armed poll at once
  * (iouring_release).
  *

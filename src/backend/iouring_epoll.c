@@ -2,8 +2,9 @@
  *
  * An iteration's fd changes become IORING_OP_EPOLL_CTL requests (a CQE only on failure)
  * queued in front of one IORING_OP_EPOLL_WAIT, all submitted by the io_uring_enter that waits,
- * with the timeout inside it. Level-triggered exactly like libev's epoll backend, because it is
- * epoll. Each registration carries a generation in its epoll_data, so that events of an older
+ * with the timeout inside it; an iteration with nothing to submit waits with a plain
+ * epoll_wait on the same set instead (ev__iou_epoll_wait_directly). Level-triggered exactly
+ * like libev's epoll backend, because it is epoll. Each registration carries a generation in its epoll_data, so that events of an older
  * registration of the same fd number are told apart. A refused EPOLL_CTL (EPERM for regular
  * files, ENOENT for a MOD of a file that was closed, EEXIST for an ADD of one still
  * registered) is answered with another request in the same iteration, followed by another
