@@ -1,8 +1,9 @@
 # normalise.awk - puts an evfuzz trace into the form in which two libraries are compared.
 #
 # The only normalisation: within a run of consecutive callback lines ("cb d<depth>
-# i<iteration> p<priority> <watcher> ...") that share depth, iteration, priority and
-# "is a check watcher", the lines are sorted. libev documents that watchers of higher
+# i<iteration> p<priority> <watcher> ...") that share depth, iteration, priority and "is a
+# check watcher run by the check phase" (EV_CHECK in its revents: a check watcher fed other
+# events with ev_feed_event is an ordinary pending watcher), the lines are sorted. libev documents that watchers of higher
 # priority are invoked first and that check watchers run before the other watchers of the
 # same or lower priority in that iteration; the order among the remaining watchers of one
 # priority within one pass over the pending queue is left unspecified (Debian's libev happens
@@ -16,7 +17,10 @@ function flush(   i, j, t) {
   n = 0; key = ""
 }
 $1 == "cb" {
-  k = $2 " " $3 " " $4 " " ($5 ~ /^(ck|BRK)/ ? "check" : "other")
+  # a check watcher run by the check phase (revents has EV_CHECK, 0x8000); one that was fed
+  # other events is an ordinary pending watcher of its priority
+  chk = $5 ~ /^(ck|BRK)/ && $6 ~ /^r[0-9a-f]*[89a-f][0-9a-f][0-9a-f][0-9a-f]$/
+  k = $2 " " $3 " " $4 " " (chk ? "check" : "other")
   if (k != key) flush()
   key = k; buf[++n] = $0
   next
