@@ -1,8 +1,0 @@
-build-san/obj/backend/iouring_epoll.o: src/backend/iouring_epoll.c \
- src/backend/iouring.h src/backend/../internal.h include/ev.h \
- src/backend/common.h src/internal.h
-src/backend/iouring.h:
-src/backend/../internal.h:
-include/ev.h:
-src/backend/common.h:
-src/internal.h:

@@ -1,3 +1,0 @@
-build-san/obj/io.o: src/io.c src/internal.h include/ev.h
-src/internal.h:
-include/ev.h:

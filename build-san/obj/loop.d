@@ -1,3 +1,0 @@
-build-san/obj/loop.o: src/loop.c src/internal.h include/ev.h
-src/internal.h:
-include/ev.h:
