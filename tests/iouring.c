@@ -104,11 +104,6 @@ static void probe_init(struct probe *p, int fd, int events)
   ev_io_init(&p->io, probe_cb, fd, events);
 }
 
-static void sockpair(int sv[2])
-{
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
 static void raise_nofile(rlim_t need)
 {
   struct rlimit rl;
@@ -260,7 +255,7 @@ static void level_triggered_every_mask(void **state)
     use_mask(masks[m]);
     struct ev_loop *loop = test_loop(0);
     int sv[2], pp[2], master, slave;
-    sockpair(sv);
+    test_sockpair(sv);
     level_one(loop, sv[0], sv[1]);
     assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
     level_one(loop, pp[0], pp[1]);
@@ -299,7 +294,7 @@ static void rearm_10000_watchers_20_rounds(void **state)
   assert_non_null(sv);
   assert_non_null(p);
   for (int i = 0; i < pairs; i++)
-    sockpair(sv[i]);
+    test_sockpair(sv[i]);
 
   for (int m = 0; m < NMASKS; m++) {
     use_mask(masks[m]);
@@ -357,7 +352,7 @@ static void many_ready(int nready, const char *entries, int check_overflow)
     setenv("EVRING_IOURING_STATS", "1", 1);
     struct ev_loop *loop = test_loop(0);
     for (int i = 0; i < nready; i++) {
-      sockpair(sv[i]);
+      test_sockpair(sv[i]);
       probe_init(&p[i], sv[i][0], EV_READ);
       p[i].read_per_call = 1;
       ev_io_start(loop, &p[i].io);
@@ -538,10 +533,10 @@ static int make_case(int k, struct fdcase *c)
   memset(c, 0, sizeof *c);
   c->keep[0] = c->keep[1] = c->keep[2] = -1;
   switch (k) {
-  case 0: c->name = "socket idle"; sockpair(sv); c->fd = sv[0]; c->keep[0] = sv[1]; return 1;
-  case 1: c->name = "socket data"; sockpair(sv); test_put(sv[1], "x"); c->fd = sv[0];
+  case 0: c->name = "socket idle"; test_sockpair(sv); c->fd = sv[0]; c->keep[0] = sv[1]; return 1;
+  case 1: c->name = "socket data"; test_sockpair(sv); test_put(sv[1], "x"); c->fd = sv[0];
     c->keep[0] = sv[1]; return 1;
-  case 2: c->name = "socket peer closed"; sockpair(sv); close(sv[1]); c->fd = sv[0]; return 1;
+  case 2: c->name = "socket peer closed"; test_sockpair(sv); close(sv[1]); c->fd = sv[0]; return 1;
   case 3: c->name = "pipe read end empty"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
     c->fd = pp[0]; c->keep[0] = pp[1]; return 1;
   case 4: c->name = "pipe read end data"; assert_int_equal(pipe2(pp, O_NONBLOCK), 0);
@@ -869,15 +864,6 @@ static void one_wait_per_iteration_unchanged_set_waits_like_epoll(void **state)
 /* Armed polls pin their file: a stopped watcher lets it go at once, a closed one in bounded
  * time */
 
-static int peer_hung_up(int fd, int ms)
-{
-  struct pollfd p = {fd, POLLIN, 0};
-  if (poll(&p, 1, ms) <= 0)
-    return 0;
-  char c;
-  return read(fd, &c, 1) == 0;
-}
-
 static void stopped_watcher_releases_file_next_iteration(void **state)
 {
   if (!iouring_only())
@@ -886,7 +872,7 @@ static void stopped_watcher_releases_file_next_iteration(void **state)
     use_mask(masks[m]);
     struct ev_loop *loop = test_loop(0);
     int sv[2];
-    sockpair(sv);
+    test_sockpair(sv);
     struct probe p;
     probe_init(&p, sv[0], EV_READ);
     ev_io_start(loop, &p.io);
@@ -894,7 +880,7 @@ static void stopped_watcher_releases_file_next_iteration(void **state)
     ev_io_stop(loop, &p.io);
     test_run_nowait(loop, 1);
     close(sv[0]);
-    int hup = peer_hung_up(sv[1], 0);
+    int hup = test_peer_sees_eof(sv[1], 0);
     if (!hup)
       printf("# mask \"%s\": the peer still sees an open socket\n", masks[m]);
     assert_true(hup);
@@ -913,7 +899,7 @@ static void closed_while_armed_peer_sees_hangup(void **state)
     setenv("EVRING_IOURING_SWEEP_MS", m == 1 ? "1000" : "100", 1);
     struct ev_loop *loop = test_loop(0);
     int sv[2];
-    sockpair(sv);
+    test_sockpair(sv);
     struct probe p, peer;
     probe_init(&p, sv[0], EV_READ);
     probe_init(&peer, sv[1], EV_READ);
@@ -953,7 +939,7 @@ static void fd_number_reused_while_armed(void **state)
     use_mask(masks[m]);
     struct ev_loop *loop = test_loop(0);
     int a[2], b[2];
-    sockpair(a);
+    test_sockpair(a);
     struct probe p;
     probe_init(&p, a[0], EV_READ);
     p.read_all = 1;
@@ -961,7 +947,7 @@ static void fd_number_reused_while_armed(void **state)
     test_run_nowait(loop, 2);
     int num = a[0];
     close(a[0]);
-    sockpair(b);
+    test_sockpair(b);
     if (b[0] != num) { /* make the new socket take the old number */
       assert_int_equal(dup2(b[0], num), num);
       close(b[0]);
@@ -972,7 +958,7 @@ static void fd_number_reused_while_armed(void **state)
     ev_io_start(loop, &p.io);
     test_run_nowait(loop, 2);
     assert_int_equal(p.calls, 0);
-    assert_true(peer_hung_up(a[1], 0)); /* the old file is gone */
+    assert_true(test_peer_sees_eof(a[1], 0)); /* the old file is gone */
     test_put(b[1], "y");
     test_run_nowait(loop, 1);
     assert_int_equal(p.calls, 1);

@@ -34,21 +34,6 @@ static void rec_start(struct ev_loop *loop, struct rec *r, int fd, int events)
   ev_io_start(loop, &r->io);
 }
 
-static void sockpair(int sv[2])
-{
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-/* The peer of fd's socket sees end-of-file right now. */
-static int peer_sees_eof(int fd)
-{
-  struct pollfd p = {fd, POLLIN, 0};
-  if (poll(&p, 1, 0) <= 0)
-    return 0;
-  char c;
-  return read(fd, &c, 1) == 0;
-}
-
 static void expect_child_ok(void (*body)(void *), void *arg, const char *what)
 {
   char how[64];
@@ -178,7 +163,7 @@ static void fork_in_owner_then_stop_and_close_peer_sees_eof(void **state)
 {
   struct ev_loop *loop = test_loop(0);
   int sv[2], pp[2];
-  sockpair(sv);
+  test_sockpair(sv);
   make_pipe(pp);
   struct rec s, p;
   rec_start(loop, &s, sv[0], EV_READ);
@@ -192,7 +177,7 @@ static void fork_in_owner_then_stop_and_close_peer_sees_eof(void **state)
   ev_io_stop(loop, &s.io);
   close(sv[0]);
   test_run_nowait(loop, 1);
-  assert_true(peer_sees_eof(sv[1]));
+  assert_true(test_peer_sees_eof(sv[1], 0));
   ev_io_stop(loop, &p.io);
   ev_loop_destroy(loop);
   close(sv[1]), close(pp[0]), close(pp[1]);
@@ -275,8 +260,8 @@ static void forked_child_does_not_pin_closed_sockets(void **state)
   close(hold[0]);
 
   int s1[2], s2[2];
-  sockpair(s1);
-  sockpair(s2);
+  test_sockpair(s1);
+  test_sockpair(s2);
   struct rec a, b;
   rec_start(loop, &a, s1[0], EV_READ);
   rec_start(loop, &b, s2[0], EV_READ);
@@ -292,7 +277,7 @@ static void forked_child_does_not_pin_closed_sockets(void **state)
   ev_io_stop(loop, &a.io);
   close(s1[0]);
   test_run_nowait(loop, 1);
-  int eof_after_growth = peer_sees_eof(s1[1]);
+  int eof_after_growth = test_peer_sees_eof(s1[1], 0);
 
   for (int i = 0; i < GROW_PIPES; i++) {
     ev_io_stop(loop, &recs[i].io);
@@ -300,7 +285,7 @@ static void forked_child_does_not_pin_closed_sockets(void **state)
   }
   ev_loop_destroy(loop); /* b is still active: its request goes with the loop */
   close(s2[0]);
-  int eof_after_destroy = peer_sees_eof(s2[1]);
+  int eof_after_destroy = test_peer_sees_eof(s2[1], 0);
 
   close(hold[1]);
   int status;
@@ -404,7 +389,7 @@ static void reused_fd_with_new_mask_reported_in_same_iteration(void **state)
   struct ev_loop *loop = test_loop(0);
   for (int round = 0; round < 20; round++) {
     int a[2], b[2], pp[2];
-    sockpair(a);
+    test_sockpair(a);
     make_pipe(pp);
     struct rec x, y;
     rec_start(loop, &x, a[0], EV_READ);
@@ -414,7 +399,7 @@ static void reused_fd_with_new_mask_reported_in_same_iteration(void **state)
     ev_io_stop(loop, &x.io);
     close(a[0]);
     close(a[1]);
-    sockpair(b);
+    test_sockpair(b);
     if (b[0] != num) {
       assert_int_equal(dup2(b[0], num), num);
       close(b[0]);

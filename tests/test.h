@@ -23,7 +23,9 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,6 +203,22 @@ static inline int test_trace_self(char *out, size_t size, const char *const *env
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   return status;
+}
+
+/* A non-blocking, close-on-exec AF_UNIX stream socketpair. */
+static inline void test_sockpair(int sv[2])
+{
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* The peer of fd's socket sees end-of-file within ms milliseconds (0: right now). */
+static inline int test_peer_sees_eof(int fd, int ms)
+{
+  struct pollfd p = {fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0)
+    return 0;
+  char c;
+  return read(fd, &c, 1) == 0;
 }
 
 /* A non-blocking pipe. */
