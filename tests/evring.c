@@ -63,7 +63,10 @@ static void each_mask(void (*body)(void))
     body();
     return;
   }
+  const char *only = getenv("EVRING_TEST_MASK");
   for (size_t m = 0; m < NMASKS; m++) {
+    if (only && strcmp(only, masks[m]))
+      continue;
     use_mask(masks[m]);
     printf("# mask \"%s\"\n", current_mask);
     fflush(stdout);
@@ -508,7 +511,9 @@ EVTEST(accept_reports_each_connection_until_stopped)
   test_run_nowait(loop, 3);
   for (int i = N / 2; i < N; i++) /* arriving while it is active */
     clients[i] = tcp_client(&addr);
-  assert_true(RUN_UNTIL(loop, a.n == N || a.r.finals, WAIT));
+  if (!RUN_UNTIL(loop, a.n == N || a.r.finals, WAIT))
+    fail_msg("%d connections accepted of %d: %d callbacks, %d final, last res %zd", a.n, N,
+             a.r.calls, a.r.finals, a.r.res);
   assert_int_equal(a.r.calls, N);
   assert_int_equal(a.n, N);
   assert_int_equal(a.r.finals, 0);
@@ -607,6 +612,7 @@ EVTEST(accept_deadline_ends_it_with_etimedout)
   struct acceptor a;
   acceptor_init(&a, SOCK_NONBLOCK);
   evring_op_set_deadline(&a.r.op, 0.05);
+  ev_now_update(loop); /* a deadline counts from the loop's time, like a timer */
   double t0 = mono();
   evring_accept(loop, &a.r.op, lfd, SOCK_NONBLOCK);
   assert_true(RUN_UNTIL(loop, a.r.calls >= 1, WAIT));
@@ -747,6 +753,7 @@ EVTEST(recv_deadline_ends_it_with_etimedout)
   struct rec r;
   rec_init(&r, 0);
   evring_op_set_deadline(&r.op, 0.05);
+  ev_now_update(loop); /* a deadline counts from the loop's time, like a timer */
   double t0 = mono();
   evring_recv(loop, &r.op, sv[0]);
   assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
@@ -819,6 +826,7 @@ EVTEST(read_deadline_ends_it_with_etimedout)
   struct rec r;
   rec_init(&r, 0);
   evring_op_set_deadline(&r.op, 0.05);
+  ev_now_update(loop); /* a deadline counts from the loop's time, like a timer */
   double t0 = mono();
   evring_read(loop, &r.op, p[0], buf, sizeof buf, -1);
   assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
@@ -872,6 +880,7 @@ EVTEST(send_deadline_ends_it_with_etimedout)
   struct rec r;
   rec_init(&r, 0);
   evring_op_set_deadline(&r.op, 0.1);
+  ev_now_update(loop); /* a deadline counts from the loop's time, like a timer */
   double t0 = mono();
   evring_send(loop, &r.op, sv[0], buf, LEN, 0);
   assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
@@ -1416,7 +1425,9 @@ static void zerocopy_on(int sv[2], int use_msg)
     evring_send(loop, &r->op, sv[0], buf, LEN, EVRING_ZEROCOPY);
   struct drainer d;
   drainer_start(loop, &d, sv[1], 61, 65536);
-  assert_true(RUN_UNTIL(loop, r->calls >= 1 && d.got >= LEN, WAIT));
+  if (!RUN_UNTIL(loop, r->calls >= 1 && d.got >= LEN, WAIT))
+    fail_msg("zero-copy %s: %d callbacks (res %zd), peer got %llu of %d bytes",
+             use_msg ? "sendmsg" : "send", r->calls, r->res, (unsigned long long)d.got, LEN);
   run_for(loop, 0.02);
   assert_int_equal(r->calls, 1);
   assert_int_equal(r->res, LEN);
@@ -2261,12 +2272,15 @@ struct echo_send {
 };
 
 static int echo_errors;
+static ssize_t echo_last_error;
 
 static void echo_sent_cb(struct ev_loop *loop, evring_op *op, int revents)
 {
   struct echo_send *s = (struct echo_send *)op;
-  if (op->res != (ssize_t)s->len)
+  if (op->res != (ssize_t)s->len) {
     echo_errors++;
+    echo_last_error = op->res;
+  }
   evring_buf_release(loop, s->buf);
   free(s);
 }
@@ -2275,8 +2289,10 @@ static void echo_recv_cb(struct ev_loop *loop, evring_op *op, int revents)
 {
   struct echo_conn *c = (struct echo_conn *)op;
   if (op->res <= 0) {
-    if (op->res < 0)
+    if (op->res < 0) {
       echo_errors++;
+      echo_last_error = op->res;
+    }
     c->ended = 1;
     return;
   }
@@ -2343,6 +2359,7 @@ EVTEST(many_connections_echo_every_byte)
   static struct echo_conn server[CONNS];
   static struct echo_client client[CONNS];
   echo_errors = 0;
+  echo_last_error = 0;
   for (int i = 0; i < CONNS; i++) {
     int sv[2];
     test_sockpair(sv);
@@ -2365,8 +2382,16 @@ EVTEST(many_connections_echo_every_byte)
       client[i].want += len;
       sent_total += len;
     }
-    if (!RUN_UNTIL(loop, echoes_complete(client), WAIT))
-      fail_msg("round %d: not every echo came back", round);
+    if (!RUN_UNTIL(loop, echoes_complete(client), WAIT)) {
+      int short_n = 0, ended = servers_ended(server), first = -1;
+      for (int i = 0; i < CONNS; i++)
+        if (client[i].got < client[i].want && short_n++ == 0)
+          first = i;
+      fail_msg("round %d: %d connections without their whole echo (first: %d, %llu of %llu "
+               "bytes), %d server recvs ended, %d errors (last %zd)", round, short_n, first,
+               (unsigned long long)client[first].got, (unsigned long long)client[first].want,
+               ended, echo_errors, echo_last_error);
+    }
   }
   uint64_t got_total = 0;
   for (int i = 0; i < CONNS; i++) {
@@ -2396,6 +2421,10 @@ int main(void)
   snprintf(outer_mask, sizeof outer_mask, "%s", outer ? outer : "");
   use_mask("");
   signal(SIGPIPE, SIG_DFL);
+  /* For debugging: EVRING_TEST_FILTER=name (wildcards * and ?) runs only the matching tests,
+   * EVRING_TEST_MASK=mask (one of masks[]) only that mask on io_uring. */
+  if (getenv("EVRING_TEST_FILTER"))
+    cmocka_set_test_filter(getenv("EVRING_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(op_init_prepares_an_inactive_op_of_priority_zero),
     cmocka_unit_test(mode_is_ring_on_iouring_and_readiness_elsewhere),
