@@ -742,6 +742,35 @@ EVTEST(connect_to_a_closed_port_is_refused)
   close(holder);
 }
 
+/* Connect to a listener whose backlog is full (the kernel drops the SYN, the connect waits
+ * for a retransmission a second later) with a deadline: -ETIMEDOUT */
+EVTEST(connect_deadline_ends_it_with_etimedout)
+{
+  struct ev_loop *loop = test_loop(0);
+  struct sockaddr_in addr;
+  int lfd = tcp_listener(&addr);
+  assert_int_equal(listen(lfd, 0), 0); /* backlog 0: one connection fills it */
+  int filler = tcp_client(&addr);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  struct rec r;
+  rec_init(&r, 0);
+  evring_op_set_deadline(&r.op, 0.1);
+  ev_now_update(loop); /* a deadline counts from the loop's time, like a timer */
+  double t0 = mono();
+  evring_connect(loop, &r.op, fd, (struct sockaddr *)&addr, sizeof addr);
+  assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
+  assert_int_equal(r.calls, 1);
+  if (r.res != -ETIMEDOUT)
+    fail_msg("res = %zd after %.3f s, expected -ETIMEDOUT", r.res, r.when - t0);
+  assert_true(r.when - t0 >= 0.09);
+  assert_false(ev_is_active(&r.op));
+  ev_loop_destroy(loop);
+  close(fd);
+  close(filler);
+  close(lfd);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Deadlines */
 
@@ -2567,6 +2596,7 @@ int main(void)
     cmocka_unit_test(accept_reports_emfile_and_goes_on_accepting),
     cmocka_unit_test(connect_to_a_listening_socket_succeeds),
     cmocka_unit_test(connect_to_a_closed_port_is_refused),
+    cmocka_unit_test(connect_deadline_ends_it_with_etimedout),
     cmocka_unit_test(recv_deadline_ends_it_with_etimedout),
     cmocka_unit_test(recv_deadline_counts_from_the_last_result),
     cmocka_unit_test(read_deadline_ends_it_with_etimedout),
