@@ -328,7 +328,10 @@ static void ring_stop(struct ev_loop *loop, evring_op *op)
   s->op = NULL;
   if (st->pid != ev__getpid())
     return;
+  /* A ring not yet enabled (no iteration ran yet) would hold the request back until then. */
   ev__iou_ring_claim(st);
+  if (ev__iou_ring_start(loop, st) < 0)
+    return;
   submit_cancel(loop, st, i);
   if (op->kind == EVRING_K_ACCEPT || op->kind == EVRING_K_RECV) {
     ev__iou_submit_now(st);
