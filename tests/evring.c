@@ -1434,7 +1434,7 @@ static void zerocopy_cb(struct ev_loop *loop, evring_op *op, int revents)
   memset(z->buf, 0, z->len);
 }
 
-static void zerocopy_on(int sv[2], int use_msg)
+static void zerocopy_on(int sv[2], int use_msg, const char *kind)
 {
   enum { LEN = 1 << 20 };
   struct ev_loop *loop = test_loop(0);
@@ -1457,8 +1457,8 @@ static void zerocopy_on(int sv[2], int use_msg)
   struct drainer d;
   drainer_start(loop, &d, sv[1], 61, 65536);
   if (!RUN_UNTIL(loop, r->calls >= 1 && d.got >= LEN, WAIT))
-    fail_msg("zero-copy %s: %d callbacks (res %zd), peer got %llu of %d bytes",
-             use_msg ? "sendmsg" : "send", r->calls, r->res, (unsigned long long)d.got, LEN);
+    fail_msg("zero-copy %s on %s: %d callbacks (res %zd), peer got %llu of %d bytes",
+             use_msg ? "sendmsg" : "send", kind, r->calls, r->res, (unsigned long long)d.got, LEN);
   run_for(loop, 0.02);
   assert_int_equal(r->calls, 1);
   assert_int_equal(r->res, LEN);
@@ -1476,13 +1476,13 @@ EVTEST(zerocopy_send_delivers_the_same_bytes)
 {
   int sv[2];
   tcp_pair(sv);
-  zerocopy_on(sv, 0);
+  zerocopy_on(sv, 0, "TCP");
   tcp_pair(sv);
-  zerocopy_on(sv, 1);
+  zerocopy_on(sv, 1, "TCP");
   test_sockpair(sv);
-  zerocopy_on(sv, 0);
+  zerocopy_on(sv, 0, "a unix socket");
   test_sockpair(sv);
-  zerocopy_on(sv, 1);
+  zerocopy_on(sv, 1, "a unix socket");
 }
 
 /* Send to a peer that has closed: -EPIPE, and no SIGPIPE (default action: the child would
