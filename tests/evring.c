@@ -2407,6 +2407,66 @@ EVTEST(bad_fd_reports_ebadf_for_every_operation)
     fail_msg("child: %s", how);
 }
 
+/* More operations than a ring has entries, started at once: before the loop's first run, and
+ * from one callback: every one completes with its result (none refused for lack of room) */
+enum { MANY_OPS = 600 };
+
+struct many_ops {
+  struct rec w[MANY_OPS], r[MANY_OPS];
+  char in[MANY_OPS][8];
+  int fd;
+};
+
+static void start_reads_cb(struct ev_loop *loop, evring_op *op, int revents)
+{
+  struct many_ops *m = op->data;
+  rec_cb(loop, op, revents);
+  for (int i = 0; i < MANY_OPS; i++) {
+    rec_init(&m->r[i], 0);
+    evring_read(loop, &m->r[i].op, m->fd, m->in[i], 8, (int64_t)i * 8);
+  }
+}
+
+static int many_done(const struct rec *r)
+{
+  int n = 0;
+  for (int i = 0; i < MANY_OPS; i++)
+    n += r[i].calls;
+  return n;
+}
+
+EVTEST(more_operations_than_ring_entries_all_complete)
+{
+  static struct many_ops m;
+  struct ev_loop *loop = test_loop(0);
+  m.fd = temp_file();
+  char text[MANY_OPS][8];
+  for (int i = 0; i < MANY_OPS; i++) {
+    snprintf(text[i], sizeof text[i], "%07d", i);
+    rec_init(&m.w[i], 0);
+    evring_write(loop, &m.w[i].op, m.fd, text[i], 8, (int64_t)i * 8);
+  }
+  assert_true(RUN_UNTIL(loop, many_done(m.w) == MANY_OPS, WAIT));
+  for (int i = 0; i < MANY_OPS; i++)
+    if (m.w[i].res != 8)
+      fail_msg("write %d of %d started before the first run: res %zd", i, MANY_OPS, m.w[i].res);
+  /* from one callback */
+  struct rec trigger;
+  rec_init(&trigger, 0);
+  trigger.op.cb = start_reads_cb;
+  trigger.op.data = &m;
+  char c;
+  evring_read(loop, &trigger.op, m.fd, &c, 1, 0);
+  assert_true(RUN_UNTIL(loop, trigger.calls && many_done(m.r) == MANY_OPS, WAIT));
+  for (int i = 0; i < MANY_OPS; i++) {
+    if (m.r[i].res != 8)
+      fail_msg("read %d of %d started in one callback: res %zd", i, MANY_OPS, m.r[i].res);
+    assert_memory_equal(m.in[i], text[i], 8);
+  }
+  ev_loop_destroy(loop);
+  close(m.fd);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Many connections */
 
@@ -2642,6 +2702,7 @@ int main(void)
     cmocka_unit_test(ev_loop_fork_in_the_owning_process_keeps_ops_going),
     cmocka_unit_test(fork_child_sees_ecanceled_and_the_parent_is_unaffected),
     cmocka_unit_test(bad_fd_reports_ebadf_for_every_operation),
+    cmocka_unit_test(more_operations_than_ring_entries_all_complete),
     cmocka_unit_test(many_connections_echo_every_byte),
   };
   return TEST_MAIN("evring", tests);
