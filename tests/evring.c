@@ -605,6 +605,60 @@ EVTEST(accept_stopped_in_its_callback_loses_no_connection)
   close(lfd);
 }
 
+/* Connections accepted but not yet reported (their results wait in the pending queue, which
+ * the loop is kept from invoking) when the accept is stopped or its loop destroyed: closed by
+ * the library, never left open with nobody knowing the fd */
+static void invoke_nothing(struct ev_loop *loop)
+{
+  (void)loop;
+}
+
+static void unreported_connections(int destroy)
+{
+  enum { N = 3 };
+  struct ev_loop *loop = test_loop(0);
+  struct sockaddr_in addr;
+  int lfd = tcp_listener(&addr);
+  int clients[N];
+  for (int i = 0; i < N; i++)
+    clients[i] = tcp_client(&addr);
+  struct acceptor a;
+  acceptor_init(&a, SOCK_NONBLOCK);
+  ev_set_invoke_pending_cb(loop, invoke_nothing);
+  evring_accept(loop, &a.r.op, lfd, SOCK_NONBLOCK);
+  assert_true(RUN_UNTIL(loop, ev_is_pending(&a.r.op), WAIT));
+  test_run_nowait(loop, 3);
+  if (destroy)
+    ev_loop_destroy(loop);
+  else {
+    evring_stop(loop, &a.r.op);
+    run_for(loop, 0.02);
+  }
+  assert_int_equal(a.r.calls, 0);
+  int fd;
+  while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+    close(fd);
+  for (int i = 0; i < N; i++) {
+    if (!test_peer_sees_eof(clients[i], 2000))
+      fail_msg("client %d of %d does not see its connection end after %s: an accepted fd "
+               "leaked", i, N, destroy ? "ev_loop_destroy" : "evring_stop");
+    close(clients[i]);
+  }
+  if (!destroy)
+    ev_loop_destroy(loop);
+  close(lfd);
+}
+
+EVTEST(stop_closes_accepted_fds_not_yet_reported)
+{
+  unreported_connections(0);
+}
+
+EVTEST(loop_destroy_closes_accepted_fds_not_yet_reported)
+{
+  unreported_connections(1);
+}
+
 /* An idle deadline on accept: -ETIMEDOUT, the end of the operation */
 EVTEST(accept_deadline_ends_it_with_etimedout)
 {
@@ -2652,6 +2706,8 @@ int main(void)
     cmocka_unit_test(accept_reports_each_connection_until_stopped),
     cmocka_unit_test(accept_without_flags_gives_blocking_inheritable_fds),
     cmocka_unit_test(accept_stopped_in_its_callback_loses_no_connection),
+    cmocka_unit_test(stop_closes_accepted_fds_not_yet_reported),
+    cmocka_unit_test(loop_destroy_closes_accepted_fds_not_yet_reported),
     cmocka_unit_test(accept_deadline_ends_it_with_etimedout),
     cmocka_unit_test(accept_reports_emfile_and_goes_on_accepting),
     cmocka_unit_test(connect_to_a_listening_socket_succeeds),
