@@ -1130,6 +1130,43 @@ EVTEST(recv_pauses_while_every_buffer_is_kept)
   close(sv[0]);
 }
 
+/* A kept buffer stays the program's after its operation ended: another recv, short of
+ * buffers, does not get it before evring_buf_release */
+EVTEST(kept_buffer_outlives_its_operation)
+{
+  enum { LEN = 20000 };
+  struct ev_loop *loop = test_loop(0);
+  assert_int_equal(evring_set_recv_buffers(loop, 2, 1024), 0);
+  int a[2], b[2];
+  test_sockpair(a);
+  test_sockpair(b);
+  struct rec ra, rb;
+  rec_init(&ra, 0);
+  ra.keep = 1;
+  ra.seed = 'k'; /* stream 'k' starts with a 'k' */
+  evring_recv(loop, &ra.op, a[0]);
+  test_put(a[1], "k");
+  assert_true(RUN_UNTIL(loop, ra.nkept >= 1, WAIT));
+  evring_stop(loop, &ra.op);
+  char *kept = ra.kept[0];
+  assert_int_equal(ra.kept_len[0], 1);
+  rec_init(&rb, 37);
+  evring_recv(loop, &rb.op, b[0]);
+  struct feeder f;
+  feeder_start(loop, &f, b[1], LEN, 37, 3000);
+  f.close_at_end = 1;
+  assert_true(RUN_UNTIL(loop, rb.finals >= 1, WAIT));
+  assert_int_equal(rb.bytes, LEN);
+  assert_int_equal(rb.bad_data, 0);
+  assert_true(rb.max_chunk <= 1024);
+  assert_int_equal(kept[0], 'k');
+  evring_buf_release(loop, kept);
+  ev_loop_destroy(loop);
+  close(a[0]);
+  close(a[1]);
+  close(b[0]);
+}
+
 /* Buffers kept in one callback and released in a later one, one at a time: nothing lost */
 EVTEST(recv_buffers_released_later_are_reused)
 {
@@ -1428,6 +1465,47 @@ EVTEST(sends_started_back_to_back_arrive_in_start_order)
                want[i]);
   }
   assert_int_equal(d.got, total);
+  assert_int_equal(d.bad, 0);
+  ev_loop_destroy(loop);
+  free(stream);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+/* Three sends on one fd, the middle one cancelled while it waits for the first: -ECANCELED
+ * for it, the others whole and in order (the peer gets the first's bytes, then the third's) */
+EVTEST(cancel_of_a_waiting_send_keeps_the_others_in_order)
+{
+  enum { BIG = 1 << 20, SMALL = 1000 };
+  struct ev_loop *loop = test_loop(0);
+  int sv[2];
+  test_sockpair(sv);
+  set_sndbuf(sv[0], 16384);
+  unsigned char *stream = malloc(BIG + 2 * SMALL);
+  assert_non_null(stream);
+  fill_pattern(stream, BIG + SMALL, 0, 53);
+  memcpy(stream + BIG + SMALL, stream + BIG, SMALL); /* the third sends what follows BIG */
+  memset(stream + BIG, 'c', SMALL);                   /* the cancelled one: never seen */
+  struct rec first, middle, last;
+  rec_init(&first, 0);
+  rec_init(&middle, 0);
+  rec_init(&last, 0);
+  evring_send(loop, &first.op, sv[0], stream, BIG, 0);
+  evring_send(loop, &middle.op, sv[0], stream + BIG, SMALL, 0);
+  evring_send(loop, &last.op, sv[0], stream + BIG + SMALL, SMALL, 0);
+  test_run_nowait(loop, 2);
+  assert_int_equal(middle.calls, 0); /* still behind the first */
+  evring_cancel(loop, &middle.op);
+  struct drainer d;
+  drainer_start(loop, &d, sv[1], 53, 65536);
+  assert_true(RUN_UNTIL(loop, first.calls && middle.calls && last.calls &&
+                                  d.got >= BIG + SMALL, WAIT));
+  run_for(loop, 0.02);
+  assert_int_equal(first.res, BIG);
+  if (middle.res != -ECANCELED)
+    fail_msg("the cancelled send: res %zd, expected -ECANCELED", middle.res);
+  assert_int_equal(last.res, SMALL);
+  assert_int_equal(d.got, BIG + SMALL);
   assert_int_equal(d.bad, 0);
   ev_loop_destroy(loop);
   free(stream);
@@ -2723,6 +2801,7 @@ int main(void)
     cmocka_unit_test(recv_connection_reset_reports_econnreset),
     cmocka_unit_test(recv_on_a_pipe_reports_enotsock),
     cmocka_unit_test(recv_pauses_while_every_buffer_is_kept),
+    cmocka_unit_test(kept_buffer_outlives_its_operation),
     cmocka_unit_test(recv_buffers_released_later_are_reused),
     cmocka_unit_test(recv_chunks_fit_the_buffer_size),
     cmocka_unit_test(recv_buffer_size_comes_from_the_environment),
@@ -2732,6 +2811,7 @@ int main(void)
     cmocka_unit_test(pipe_read_waits_and_may_be_short),
     cmocka_unit_test(send_larger_than_the_socket_buffer_is_sent_whole),
     cmocka_unit_test(sends_started_back_to_back_arrive_in_start_order),
+    cmocka_unit_test(cancel_of_a_waiting_send_keeps_the_others_in_order),
     cmocka_unit_test(sendmsg_sends_every_iovec),
     cmocka_unit_test(zerocopy_send_delivers_the_same_bytes),
     cmocka_unit_test(send_to_a_closed_peer_fails_with_epipe_without_sigpipe),
