@@ -1,7 +1,7 @@
 #!/bin/sh
 # abi.sh - the built library is a drop-in libev.so.4 at the ELF level (TAP):
 # SONAME, run-time dependencies, and exactly the exported symbols of Debian's libev 4.33
-# (../shared/abi/symbols.txt, the project's contract).
+# (../shared/abi/symbols.txt, the project's contract) plus evring.h's evring_* functions.
 set -u
 BUILD=${BUILD:-build}
 lib=$BUILD/libev.so.4
@@ -17,10 +17,18 @@ check "needs only libc.so.6 at run time" sh -c \
 check "ev_default_loop_ptr is an exported 8-byte object" sh -c \
   "readelf --dyn-syms -W '$lib' | awk '\$8 == \"ev_default_loop_ptr\" && \$4 == \"OBJECT\" && \$3 == 8' | grep -q ."
 if [ -r "$contract" ]; then
-  ours=$(nm -D --defined-only "$lib" | awk '{ print $3 }' | grep -v '^__odr_asan' | sort)
+  # Besides libev's: evring.h's own functions, each declared in include/evring.h.
+  extra=$(nm -D --defined-only "$lib" | awk '$3 ~ /^evring_/ { print $3 }')
+  undeclared=
+  for f in $extra; do
+    grep -q "[ *]$f(" include/evring.h || undeclared="$undeclared $f"
+  done
+  ours=$(nm -D --defined-only "$lib" | awk '{ print $3 }' | grep -v '^__odr_asan' | grep -v '^evring_' | sort)
   theirs=$(grep -v '^#' "$contract" | awk 'NF { print $1 }' | sort)
-  if [ "$ours" = "$theirs" ]; then
-    echo "ok 4 - exports exactly the $(echo "$theirs" | wc -l) symbols of $contract"
+  if [ -n "$undeclared" ]; then
+    echo "not ok 4 - exported but not declared in include/evring.h:$undeclared"
+  elif [ "$ours" = "$theirs" ]; then
+    echo "ok 4 - exports exactly the $(echo "$theirs" | wc -l) symbols of $contract, and evring.h's evring_*"
   else
     echo "not ok 4 - exported symbols differ from $contract"
     printf '%s\n' "$theirs" >/tmp/evring-abi-theirs.$$
