@@ -205,7 +205,9 @@ int evring_mode(struct ev_loop *loop);
  * Not counted: those of creating, forking or destroying the loop (except the cancellation
  * of an io_uring ring's requests at destroy), of starting and stopping watchers (sigaction,
  * signalfd, inotify_add_watch, ...), of replacing an epoll set or an io_uring ring (counted
- * as epoll_rebuilds and ring_replacements), ev_stat's stat() calls, and the callbacks' own. */
+ * as epoll_rebuilds and ring_replacements), ev_stat's stat() calls, the callbacks' own, and
+ * the accept, recv, send, ... of evring.h operations on readiness (EVRING_MODE_READINESS;
+ * in the ring, EVRING_MODE_RING, they travel in the counted io_uring_enter calls). */
 
 /* evring_stats.iouring_mode */
 #define EVRING_STATS_RING_EPOLL 1 /* ring-driven epoll: EPOLL_CTL and EPOLL_WAIT in the ring */
@@ -262,7 +264,8 @@ struct evring_stats {
   uint64_t epoll_rebuilds;      /* epoll sets replaced (registrations out of reach) */
 
   uint64_t ops_started;         /* evring.h operations started */
-  uint64_t ops_completed;       /* evring.h operations ended (callback without EVRING_MORE) */
+  uint64_t ops_completed;       /* evring.h operations that reached their final result (the
+                                 * one without EVRING_MORE); stopped ones did not */
 };
 
 /* Copy the loop's counters into *st. size is sizeof *st as the caller knows it: a program

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Every declaration of ev.h is an exported symbol; everything else in the library is hidden
+/* Every declaration of ev.h and evring.h is an exported symbol; everything else in the library is hidden
  * (the library is compiled with -fvisibility=hidden). */
 #pragma GCC visibility push(default)
 #include "ev.h"
@@ -209,6 +209,9 @@ struct ev_loop {
   int inotify_fd;
   ev_io inotify_w;
   struct ev_wlist stat_watches; /* active ev_stat watchers, for inotify dispatch */
+
+  /* evring.h operations (src/evring/), created by the first one */
+  struct ev__ops *ops;
 
 };
 
