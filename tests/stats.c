@@ -229,6 +229,40 @@ static void refused_ring_growth_is_reported(void **state)
     fail_msg("child %s", how);
 }
 
+/* evring.h operations: each start and each final result is counted, and each callback. */
+static int op_calls;
+
+static void op_cb(struct ev_loop *loop, evring_op *op, int revents)
+{
+  op_calls++;
+  assert_int_equal(op->res, 5);
+}
+
+static void operations_count_starts_results_and_callbacks(void **state)
+{
+  struct ev_loop *loop = test_loop(0);
+  int sv[2];
+  test_sockpair(sv);
+  char in[5];
+  evring_op send_op, read_op;
+  evring_op_init(&send_op, op_cb);
+  evring_op_init(&read_op, op_cb);
+  struct evring_stats a = stats_of(loop);
+  evring_send(loop, &send_op, sv[1], "hello", 5, 0);
+  evring_read(loop, &read_op, sv[0], in, sizeof in, -1);
+  op_calls = 0;
+  ev_run(loop, 0); /* until both have ended */
+  struct evring_stats b = stats_of(loop);
+  assert_int_equal(op_calls, 2);
+  assert_int_equal(b.ops_started - a.ops_started, 2);
+  assert_int_equal(b.ops_completed - a.ops_completed, 2);
+  /* on readiness, the read's own io watcher calls back too */
+  assert_true(b.callbacks - a.callbacks >= 2);
+  ev_loop_destroy(loop);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* System calls, as strace counts them. The traced process (this program, run again with
  * EVRING_STATS_TRACED set) runs a loop between two getppid() markers and writes its counters
@@ -628,6 +662,7 @@ int main(void)
     cmocka_unit_test(callbacks_count_every_callback_invoked),
     cmocka_unit_test(fd_changes_are_counted_where_they_go),
     cmocka_unit_test(stats_get_fills_only_the_size_given),
+    cmocka_unit_test(operations_count_starts_results_and_callbacks),
     cmocka_unit_test(refused_backend_is_reported_as_fallback),
     cmocka_unit_test(refused_ring_growth_is_reported),
     cmocka_unit_test(syscalls_counted_match_strace),
