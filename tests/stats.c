@@ -385,6 +385,9 @@ static unsigned long traced_count(const char *trace, const char *names, unsigned
       continue;
     if (!strcmp(name, "sendto") || !strcmp(name, "recvfrom"))
       continue; /* the workload's own */
+    if (!strcmp(name, "mmap") || !strcmp(name, "munmap") || !strcmp(name, "madvise") ||
+        !strcmp(name, "mprotect") || !strcmp(name, "brk"))
+      continue; /* the memory allocator's (a sanitizer's, say) */
     (*all)++;
     char want[256];
     snprintf(want, sizeof want, "|%s|", names);
@@ -407,7 +410,8 @@ static void syscalls_counted_match_strace(void **state)
   int fd = mkstemp(out);
   assert_true(fd >= 0);
   close(fd);
-  const char *env[] = {"EVRING_STATS_TRACED", out, NULL};
+  /* LeakSanitizer (make SAN=address) cannot work under ptrace: not in the traced run */
+  const char *env[] = {"EVRING_STATS_TRACED", out, "ASAN_OPTIONS", "detect_leaks=0", NULL};
   int status = test_trace_self(trace, sizeof trace, env, NULL);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
@@ -443,7 +447,7 @@ static void syscalls_counted_match_strace(void **state)
     wait += ring;
     break;
   }
-  printf("# strace: wait %lu fd %lu wakeup %lu, %lu system calls in all besides send/recv\n",
+  printf("# strace: wait %lu fd %lu wakeup %lu, %lu calls in all besides send/recv/mmap\n",
          n_wait, n_fd, n_wakeup, all);
   unlink(trace);
   unlink(out);
