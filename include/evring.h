@@ -195,10 +195,12 @@ int evring_mode(struct ev_loop *loop);
 /* Statistics: what a loop has done since it was created (in a forked child: since the child
  * re-created the loop's kernel state, ev_loop_fork or EVFLAG_FORKCHECK). Counting is always
  * on. The same numbers are printed, one block per loop, without changing the program:
- * EVRING_STATS=1 in the environment prints on stderr, EVRING_STATS=/some/file appends to
- * that file, when the loop is destroyed and, for loops still alive then (the default loop,
- * usually), when the process exits through exit() or a return from main. A forked child
- * prints only the loops it re-created. Ignored in setuid and setgid programs.
+ * EVRING_STATS=1 (or stderr) in the environment prints on stderr, EVRING_STATS=/some/file
+ * appends to that file (unset, empty or 0: nothing), when the loop is destroyed and, for
+ * loops still alive then (the default loop, usually), when the process exits through exit()
+ * or a return from main (not _exit() or a fatal signal: a server killed by SIGTERM prints
+ * nothing). The variable is read when the loop is created. A forked child prints only the
+ * loops it re-created. Ignored in setuid and setgid programs.
  *
  * System calls are counted where the loop makes them while it runs: its waits, fd
  * registrations, its io_uring ring, its wake-ups and the few listed under syscalls_other.
