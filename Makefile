@@ -67,13 +67,15 @@ install: all
 	install -m 644 include/ev.h include/ev++.h include/event.h $(DESTDIR)$(INCDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
 
+# The ABI contract (abi/, see abi/README.md): include/ev.h against Debian's ev.h tables, and
+# the behavioural probe (built against the system's ev.h, -lev) run on build/libev.so.4.
 abi-diff:
-	@mkdir -p /tmp/evring-abi
-	$(MAKE) -C ../shared/abi diff EV_H_DIR=$(CURDIR)/include BUILD=/tmp/evring-abi
+	@mkdir -p $(BUILD)/abi
+	$(MAKE) -C abi diff EV_H_DIR=$(CURDIR)/include BUILD=$(abspath $(BUILD))/abi
 
 probe-diff: all
-	@mkdir -p /tmp/evring-abi
-	-$(MAKE) -C ../shared/abi probe-diff EV_LIB_DIR=$(CURDIR)/$(BUILD) BUILD=/tmp/evring-abi
+	@mkdir -p $(BUILD)/abi
+	-$(MAKE) -C abi probe-diff EV_LIB_DIR=$(abspath $(BUILD)) BUILD=$(abspath $(BUILD))/abi
 
 clean:
 	rm -rf $(BUILD)
