@@ -24,7 +24,7 @@ SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
-.PHONY: all check clean abi-diff probe-diff demo setup install
+.PHONY: all check clean abi-diff probe-diff demo setup
 all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
 
 $(BUILD)/obj/%.o: src/%.c
@@ -43,7 +43,7 @@ $(BUILD)/libev.a: $(OBJS)
 	rm -f $@ && ar rcs $@ $(OBJS)
 
 $(BUILD)/libev.pc: libev.pc.in
-	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|4.33|' $< > $@
+	sed -e 's|@PREFIX@|/usr/local|' -e 's|@LIBDIR@|$${prefix}/lib|' -e 's|@INCDIR@|$${prefix}/include|' -e 's|@VERSION@|4.33|' $< > $@
 
 include tests/tests.mk
 include bench/bench.mk
@@ -56,16 +56,7 @@ demo: setup
 	$(MAKE) all
 	BUILD=$(BUILD) tools/demo
 
-PREFIX  ?= /usr/local
-LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include
-install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
-	install -m 644 $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.a $(DESTDIR)$(LIBDIR)/
-	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so.4
-	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so
-	install -m 644 include/ev.h include/ev++.h include/event.h $(DESTDIR)$(INCDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
+include packaging/packaging.mk
 
 # The ABI contract (abi/, see abi/README.md): include/ev.h against Debian's ev.h tables, and
 # the behavioural probe (built against the system's ev.h, -lev) run on build/libev.so.4.
