@@ -20,7 +20,7 @@ ifneq ($(SAN),)
   CFLAGS_TEST_SAN := -fsanitize=$(SAN) -fno-omit-frame-pointer
 endif
 
-SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
+SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c) $(wildcard src/evring/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
