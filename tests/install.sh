@@ -62,7 +62,13 @@ int main(void)
   return 0;
 }
 EOF
-if ${CC:-cc} -o "$tmp/client" "$tmp/client.c" -I"$dest$prefix/include" -L"$lib" -lev \
+# A sanitizer build of the library needs its runtimes in the client too.
+san=
+if readelf -d "$lib/libev.so.4.0.0" | grep -q 'NEEDED.*libasan'; then
+  san="-fsanitize=${EVRING_SAN:-address,undefined}"
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
+fi
+if ${CC:-cc} $san -o "$tmp/client" "$tmp/client.c" -I"$dest$prefix/include" -L"$lib" -lev \
      >"$tmp/cc.log" 2>&1 &&
    [ "$(LD_LIBRARY_PATH=$lib "$tmp/client")" = "4.33 1" ]; then
   ok "a client of ev.h and evring.h builds against the installed files and runs"
