@@ -35,6 +35,7 @@ status() { dpkg-query -W -f '${db:Status-Abbrev}' "$1" 2>/dev/null | cut -c1-2; 
 tmp=$(mktemp -d /tmp/evring-deb.XXXXXX)
 chmod 755 "$tmp" # apt's _apt user reads the local .deb files from here
 server=
+client=
 swapped=
 
 n=0
@@ -46,7 +47,7 @@ comment() { sed 's/^/# /'; }
 # Put Debian's libev4 back whenever libev4-evring may be installed.
 restore() {
   [ "$(status libev4-evring)" = ii ] || [ "$(status libev4)" != ii ] || return 0
-  apt-get install -y --allow-downgrades "$tmp/debian.deb" >"$tmp/restore.log" 2>&1 &&
+  apt-get install -y -o DPkg::Lock::Timeout=120 --allow-downgrades "$tmp/debian.deb" >"$tmp/restore.log" 2>&1 &&
     [ "$(status libev4)" = ii ] && [ "$(status libev4-evring)" != ii ] || return 1
   if [ -s "$tmp/auto.before" ]; then apt-mark auto libev4 >/dev/null; fi
   return 0
@@ -59,6 +60,10 @@ stop_server() {
   fi
 }
 cleanup() {
+  if [ -n "$client" ]; then
+    kill "$client" 2>/dev/null
+    wait "$client" 2>/dev/null
+  fi
   stop_server
   if [ -n "$swapped" ] && ! restore; then
     echo "# COULD NOT PUT DEBIAN'S libev4 BACK: apt-get install $tmp/debian.deb said:"
@@ -146,7 +151,7 @@ cp "$evring_deb" "$tmp/"
 
 # 2. apt-get swaps libev4 for libev4-evring and changes nothing else.
 swapped=1
-if apt-get install -y "$tmp/$(basename "$evring_deb")" >"$tmp/install.log" 2>&1 &&
+if apt-get install -y -o DPkg::Lock::Timeout=120 "$tmp/$(basename "$evring_deb")" >"$tmp/install.log" 2>&1 &&
    [ "$(status libev4-evring)" = ii ] && [ "$(status libev4)" != ii ]; then
   ok "apt-get install ./$(basename "$evring_deb") replaces libev4"
 else
@@ -176,9 +181,17 @@ else
 fi
 
 # 4. It serves: h2load (also on evring now) completes every request.
-if [ -n "$server" ] &&
-   env -u LD_LIBRARY_PATH -u LD_PRELOAD timeout -k 5 120 \
-     h2load -n "$REQUESTS" -c 16 -m 10 "http://127.0.0.1:$port/file" >"$tmp/h2load.log" 2>&1 &&
+# (in the background: a signal interrupts `wait`, while it waits for a foreground command)
+rc=1
+if [ -n "$server" ]; then
+  env -u LD_LIBRARY_PATH -u LD_PRELOAD timeout -k 5 120 \
+    h2load -n "$REQUESTS" -c 16 -m 10 "http://127.0.0.1:$port/file" >"$tmp/h2load.log" 2>&1 &
+  client=$!
+  wait "$client"
+  rc=$?
+  client=
+fi
+if [ "$rc" -eq 0 ] &&
    grep -q "^requests: .* $REQUESTS succeeded, 0 failed, 0 errored, 0 timeout" "$tmp/h2load.log"; then
   grep -E "req/s|^requests:" "$tmp/h2load.log" | comment
   ok "h2load: $REQUESTS requests to nghttpd on evring succeeded"
