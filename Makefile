@@ -3,6 +3,7 @@
 #   make check      build and run the whole test suite on every backend (TAP, prove)
 #   make bench      benchmarks against the system's libev (see bench/)
 #   make SAN=address,undefined check    the same with sanitizers
+#   make install / uninstall / deb      see packaging/packaging.mk
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?=

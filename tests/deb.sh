@@ -52,9 +52,9 @@ else
     comment
 fi
 
-want_lib="usr/lib/$ma/libev.so.4 usr/lib/$ma/libev.so.4.0.0 usr/share/doc/libev4-evring/changelog.Debian.gz usr/share/doc/libev4-evring/copyright usr/share/man/man7/evring.7.gz "
-want_dev="usr/include/ev++.h usr/include/ev.h usr/include/evring.h usr/lib/$ma/libev.a usr/lib/$ma/libev.so usr/lib/$ma/pkgconfig/libev.pc usr/share/doc/libev-evring-dev/changelog.Debian.gz usr/share/doc/libev-evring-dev/copyright usr/share/man/man3/evring.3.gz "
-want_lev="usr/include/event.h usr/share/doc/libev-evring-libevent-dev/changelog.Debian.gz usr/share/doc/libev-evring-libevent-dev/copyright "
+want_lib="usr/lib/$ma/libev.so.4 usr/lib/$ma/libev.so.4.0.0 usr/share/doc/libev4-evring/changelog.gz usr/share/doc/libev4-evring/copyright usr/share/lintian/overrides/libev4-evring usr/share/man/man7/evring.7.gz "
+want_dev="usr/include/ev++.h usr/include/ev.h usr/include/evring.h usr/lib/$ma/libev.a usr/lib/$ma/libev.so usr/lib/$ma/pkgconfig/libev.pc usr/share/doc/libev-evring-dev/changelog.gz usr/share/doc/libev-evring-dev/copyright usr/share/man/man3/evring.3.gz "
+want_lev="usr/include/event.h usr/share/doc/libev-evring-libevent-dev/changelog.gz usr/share/doc/libev-evring-libevent-dev/copyright "
 if [ "$(files "$lib")" = "$want_lib" ] && [ "$(files "$dev")" = "$want_dev" ] &&
    [ "$(files "$lev")" = "$want_lev" ]; then
   ok "the files: library + links at Debian's path, headers, libev.a, libev.pc, man pages, copyright"
