@@ -2574,7 +2574,9 @@ EVTEST(more_operations_than_ring_entries_all_complete)
   m.fd = temp_file();
   char text[MANY_OPS][8];
   for (int i = 0; i < MANY_OPS; i++) {
-    snprintf(text[i], sizeof text[i], "%07d", i);
+    char digits[16];
+    snprintf(digits, sizeof digits, "%07d", i);
+    memcpy(text[i], digits, 8);
     rec_init(&m.w[i], 0);
     evring_write(loop, &m.w[i].op, m.fd, text[i], 8, (int64_t)i * 8);
   }
