@@ -392,6 +392,7 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
     }
     timeout = ev__iou_poll_sweep(loop, st, timeout);
     flush_dirty(loop, st);
+    ev__iou_ops_restart(loop, st);
     if (!ev__iou_ops_inflight(st) && ev__iou_epoll_can_wait_directly(st)) {
       ev__iou_epoll_wait_directly(loop, st, timeout);
       st->failures = 0;
