@@ -2370,8 +2370,11 @@ EVTEST(ev_loop_fork_in_the_owning_process_keeps_ops_going)
   drainer_start(loop, &d, tx[1], 17, 65536);
   test_put(p[1], "pipe");
   int c = tcp_client(&addr);
-  assert_true(RUN_UNTIL(loop, recv_r.bytes >= 100000 && read_r.calls && send_r.calls &&
-                                  d.got >= LEN && acc.n >= 1, WAIT));
+  if (!RUN_UNTIL(loop, recv_r.bytes >= 100000 && read_r.calls && send_r.calls &&
+                           d.got >= LEN && acc.n >= 1, WAIT))
+    fail_msg("after ev_loop_fork: recv %zu of 100000 bytes, read %d calls, send %d calls, "
+             "peer got %zu of %d, %d accepted", (size_t)recv_r.bytes, read_r.calls,
+             send_r.calls, (size_t)d.got, LEN, acc.n);
   assert_int_equal(recv_r.errors + read_r.errors + send_r.errors + acc.r.errors, 0);
   assert_int_equal(recv_r.bad_data, 0);
   assert_int_equal(read_r.res, 4);

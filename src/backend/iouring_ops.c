@@ -217,10 +217,10 @@ static void issue(struct ev_loop *loop, struct iouring *st, struct iou_ops *ro, 
       return;
     }
   }
-  /* A ring not yet enabled (no iteration ran yet) takes no submission when its SQ is full. */
-  if (st->need_enable)
-    ev__iou_ring_start(loop, st);
   struct io_uring_sqe *sqe = ev__iou_sqe(loop, st);
+  /* A ring not yet enabled (no iteration ran yet) takes no submission to make room. */
+  if (!sqe && st->need_enable && ev__iou_ring_start(loop, st) == 0)
+    sqe = ev__iou_sqe(loop, st);
   if (!sqe) {
     /* The kernel takes nothing now (its CQ is full): the request goes in with the next
      * iteration's enter. */
@@ -467,8 +467,12 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
   return;
 ended:
   /* A multishot operation's request ended with a result that does not end the operation:
-   * it ends now if that was asked for, else its next request goes in. */
-  if (op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT))
+   * it ends now if that was asked for, else its next request goes in (on the next ring,
+   * when this one is being replaced). */
+  if (restart) {
+    EV__GROW(ro->restart, ro->restart_cap, ro->restart_n + 1);
+    ro->restart[ro->restart_n++] = op;
+  } else if (op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT))
     ev__op_result(loop, op, -ECANCELED, NULL, 0);
   else
     issue(loop, st, ro, op);
@@ -495,9 +499,10 @@ void ev__iou_ops_cancel_all(struct ev_loop *loop, struct iouring *st, int one_by
   }
 }
 
-/* A new ring: the buffer ring is registered with it, and the operations whose requests the
- * old one held are issued again (those the cancellation did not answer too: the old ring is
- * gone, and with it its requests). In a forked child nothing of the old ring was ours: ops.c
+/* A new ring: the buffer ring is to be registered with it, and the operations whose requests
+ * the old one held are to be issued again (those the cancellation did not answer too: the old
+ * ring is gone, and with it its requests), both by the next iteration, once the backend has
+ * set the new ring up completely. In a forked child nothing of the old ring was ours: ops.c
  * ends the child's operations. */
 void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
 {
@@ -521,9 +526,6 @@ void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
       ro->restart[ro->restart_n++] = op;
     }
   }
-  if (loop->ops && loop->ops->pool.base && ro->use_br && !ro->br_failed)
-    br_setup(loop, st, ro);
-  ev__iou_ops_restart(loop, st);
 }
 
 /* Issue what was cancelled by a replacement, or found no SQE, again: after a replacement, and
