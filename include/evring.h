@@ -129,8 +129,9 @@ enum {
 void evring_op_init(evring_op *op, void (*cb)(struct ev_loop *loop, evring_op *op, int revents));
 
 /* The operation ends with -ETIMEDOUT when it has not completed within `seconds` of its start
- * (single-shot operations) or of its last result (accept and recv: an idle timeout). Set
- * before the start; 0 removes it. */
+ * (single-shot operations) or of its last result (accept and recv: an idle timeout), counted
+ * like an ev_timer started at that moment (from the loop's time, ev_now). Set before the
+ * start; 0 removes it. */
 #define evring_op_set_deadline(op, seconds) ((op)->deadline = (seconds))
 
 /* Multishot: each accepted connection is one callback with op->res = the new fd (created
