@@ -20,7 +20,7 @@ ifneq ($(SAN),)
   CFLAGS_TEST_SAN := -fsanitize=$(SAN) -fno-omit-frame-pointer
 endif
 
-SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c)
+SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c) $(wildcard src/evring/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
@@ -65,7 +65,7 @@ install: all
 	install -m 644 $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.a $(DESTDIR)$(LIBDIR)/
 	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so.4
 	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so
-	install -m 644 include/ev.h include/ev++.h include/event.h $(DESTDIR)$(INCDIR)/
+	install -m 644 include/ev.h include/ev++.h include/event.h include/evring.h $(DESTDIR)$(INCDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
 
 abi-diff:

@@ -16,10 +16,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Every declaration of ev.h is an exported symbol; everything else in the library is hidden
+/* Every declaration of ev.h and evring.h is an exported symbol; everything else in the library is hidden
  * (the library is compiled with -fvisibility=hidden). */
 #pragma GCC visibility push(default)
 #include "ev.h"
+#include "evring.h"
 #pragma GCC visibility pop
 
 #define EV__EXPORT __attribute__((visibility("default")))
@@ -203,6 +204,9 @@ struct ev_loop {
   int inotify_fd;
   ev_io inotify_w;
   struct ev_wlist stat_watches; /* active ev_stat watchers, for inotify dispatch */
+
+  /* evring.h operations (src/evring/), created by the first one */
+  struct ev__ops *ops;
 
 };
 

@@ -1,5 +1,6 @@
 /* loop.c - loop creation, backend choice, ev_run and the pending queue. */
 #include "internal.h"
+#include "evring/ops.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -240,8 +241,10 @@ void ev_loop_destroy(struct ev_loop *loop)
   ev__stat_loop_destroy(loop);
   ev__timerfd_close(loop);
   ev__evpipe_close(loop);
+  ev__ops_destroy(loop);
   if (loop->backend)
     loop->backend->destroy(loop);
+  ev__ops_free(loop);
 
   ev__fd_free(loop);
   ev__timers_free(loop);
@@ -277,6 +280,7 @@ static void loop_reinit_after_fork(struct ev_loop *loop)
 {
   if (loop->backend->fork(loop) < 0)
     ev__syserr("(libev) cannot recreate the backend after fork");
+  ev__ops_fork(loop);
   ev__evpipe_fork(loop);
   ev__signals_fork(loop);
   ev__stat_fork(loop);
@@ -446,7 +450,10 @@ void ev_invoke_pending(struct ev_loop *loop)
     if (w == &loop->pending_dummy)
       continue;
     w->pending = 0;
-    w->cb(loop, w, revents);
+    if (revents & EV__OP_PENDING)
+      ev__op_invoke(loop, (evring_op *)w, revents);
+    else
+      w->cb(loop, w, revents);
     pri = EV__NUMPRI - 1;
   }
 }

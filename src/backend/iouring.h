@@ -29,6 +29,12 @@ enum {
   EV__IOU_OFF_CQE_SKIP = 1u << 5,   /* "cqe_skip": every request posts a CQE (< 5.17) */
   EV__IOU_OFF_CANCEL_ANY = 1u << 6, /* "cancel_any": cancel requests one by one (< 5.19) */
   EV__IOU_OFF_REGISTER = 1u << 7,   /* "register": no registered ring fd, no fixed epoll fd */
+  /* evring.h operations (iouring_ops.c) */
+  EV__IOU_OFF_RING_OPS = 1u << 8,   /* "ring_ops": operations run on readiness */
+  EV__IOU_OFF_ACCEPT_MULTI = 1u << 9, /* "accept_multishot": one accept per request (< 5.19) */
+  EV__IOU_OFF_RECV_MULTI = 1u << 10,  /* "recv_multishot": one recv per request (< 6.0) */
+  EV__IOU_OFF_BUF_RING = 1u << 11,    /* "buf_ring": no provided-buffer ring (< 5.19) */
+  EV__IOU_OFF_SEND_ZC = 1u << 12,     /* "send_zc": no zero-copy send (< 6.0) */
 };
 
 /* What the running kernel offers, probed once per process. */
@@ -39,6 +45,10 @@ struct ev__iouring_caps {
   unsigned int setup_ok;   /* IORING_SETUP_* flags the kernel accepted one by one */
   int epoll_ops;           /* IORING_OP_EPOLL_CTL and IORING_OP_EPOLL_WAIT */
   int cancel_any;          /* IORING_ASYNC_CANCEL_ANY (5.19) */
+  /* evring.h operations: the opcodes they need (5.6), IORING_OP_SHUTDOWN (5.11), and what
+   * came with IORING_OP_SOCKET (5.19: multishot accept, buffer rings) and with
+   * IORING_OP_SEND_ZC (6.0: zero-copy send, multishot recv) */
+  int io_ops, shutdown_op, v5_19, v6_0;
 };
 
 const struct ev__iouring_caps *ev__iouring_caps(void);

@@ -94,6 +94,15 @@ static void probe(void)
                  io_uring_opcode_supported(pr, IORING_OP_ASYNC_CANCEL);
   caps.epoll_ops = io_uring_opcode_supported(pr, IORING_OP_EPOLL_CTL) &&
                    io_uring_opcode_supported(pr, EV__IORING_OP_EPOLL_WAIT);
+  static const int io_opcodes[] = {IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,
+                                   IORING_OP_SEND,   IORING_OP_SENDMSG, IORING_OP_READ,
+                                   IORING_OP_WRITE,  IORING_OP_CLOSE};
+  caps.io_ops = 1;
+  for (size_t i = 0; i < sizeof io_opcodes / sizeof io_opcodes[0]; i++)
+    caps.io_ops &= io_uring_opcode_supported(pr, io_opcodes[i]);
+  caps.shutdown_op = io_uring_opcode_supported(pr, IORING_OP_SHUTDOWN);
+  caps.v5_19 = io_uring_opcode_supported(pr, IORING_OP_SOCKET);
+  caps.v6_0 = io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
   io_uring_free_probe(pr);
   if (!poll_ops) {
     caps.setup_errno = EOPNOTSUPP;
@@ -148,6 +157,9 @@ unsigned int ev__iouring_disabled(void)
     {"single_issuer", EV__IOU_OFF_DEFER},   {"coop_taskrun", EV__IOU_OFF_COOP},
     {"submit_all", EV__IOU_OFF_SUBMIT_ALL}, {"cqe_skip", EV__IOU_OFF_CQE_SKIP},
     {"cancel_any", EV__IOU_OFF_CANCEL_ANY}, {"register", EV__IOU_OFF_REGISTER},
+    {"ring_ops", EV__IOU_OFF_RING_OPS},     {"accept_multishot", EV__IOU_OFF_ACCEPT_MULTI},
+    {"recv_multishot", EV__IOU_OFF_RECV_MULTI}, {"buf_ring", EV__IOU_OFF_BUF_RING},
+    {"send_zc", EV__IOU_OFF_SEND_ZC},
   };
   const char *env = trusted_getenv("EVRING_IOURING_DISABLE");
   unsigned int off = 0;
