@@ -26,3 +26,31 @@ bench: all $(BUILD)/bench/evbench
 
 bench-smoke: all $(BUILD)/bench/evbench
 	$(PYTHON3) bench/run --build '$(BUILD)' --smoke $(BENCH_ARGS)
+
+# Server rows (bench/servers.py, issue 10): `make bench-servers` runs only them (about 7 min:
+# 9 rows x 5 variants x 3 rounds of 2 s) and writes docs/benchmarks-servers.md; `make bench`
+# runs them after the micro rows. The ev_io servers are built like evbench, against the
+# system's ev.h and -lev (the baseline runs them on Debian's libev); the evring.h servers are
+# the examples (examples/examples.mk); the liburing servers are the ceiling.
+.PHONY: bench-servers bench-servers-bin
+SERVER_BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/uring-echo $(BUILD)/bench/uring-http \
+  $(BUILD)/bench/echo-evio $(BUILD)/bench/http-evio $(BUILD)/examples/echo-evring \
+  $(BUILD)/examples/http-evring
+
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BUILD)/bench/uring-%: bench/uring-%.c bench/uring-server.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -luring
+
+$(BUILD)/bench/%-evio: examples/%-evio.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lev
+
+bench-servers-bin: $(SERVER_BENCH_BINS)
+bench bench-smoke: $(SERVER_BENCH_BINS)
+
+bench-servers: all $(BUILD)/bench/evbench $(SERVER_BENCH_BINS)
+	$(PYTHON3) bench/run --build '$(BUILD)' --only servers $(BENCH_ARGS)
