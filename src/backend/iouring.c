@@ -24,6 +24,7 @@
  * moves to the epoll backend. */
 #include "iouring.h"
 #include "common.h"
+#include "../evring/ops.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,12 @@ unsigned int ev__iou_process(struct ev_loop *loop, struct iouring *st, int dispa
     n++;
     if (kind == EV__IOU_K_WAIT)
       ev__iou_epoll_wait_done(loop, st, gen, cqe->res, dispatch);
+    else if (kind == EV__IOU_K_OP) {
+      /* An operation's completion is a fact whatever `dispatch` says: it is reported, and
+       * an iteration that has one to report does not sleep. */
+      ev__iou_op_done(loop, st, (uint32_t)ud, gen, cqe);
+      st->reported++;
+    }
     else if (fd < 0 || fd >= loop->fd_cap)
       ; /* cancel answers and the like */
     else if (kind == EV__IOU_K_POLL)
@@ -146,6 +153,7 @@ static int iouring_recommended(void)
 
 static void state_free(struct iouring *st)
 {
+  ev__iou_ops_free(st);
   if (st->epfd >= 0)
     close(st->epfd);
   for (int i = 0; i < st->retired_n; i++)
@@ -233,6 +241,7 @@ static void give_up(struct ev_loop *loop)
     loop->backend = next[i];
     if (next[i]->init(loop) == 0) {
       ev__fd_rearm_all(loop);
+      ev__ops_backend_changed(loop);
       return;
     }
   }
@@ -381,7 +390,7 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
     }
     timeout = ev__iou_poll_sweep(loop, st, timeout);
     flush_dirty(loop, st);
-    if (ev__iou_epoll_can_wait_directly(st)) {
+    if (!ev__iou_ops_inflight(st) && ev__iou_epoll_can_wait_directly(st)) {
       ev__iou_epoll_wait_directly(loop, st, timeout);
       st->failures = 0;
       return;

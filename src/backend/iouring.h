@@ -83,6 +83,7 @@ enum {
   EV__IOU_K_DEL,
   EV__IOU_K_WAIT,
   EV__IOU_K_CANCEL,
+  EV__IOU_K_OP, /* an evring.h operation's request: generation, slot (iouring_ops.c) */
 };
 #define EV__IOU_GEN_MASK 0x0fffffffu
 
@@ -151,6 +152,8 @@ struct iouring {
    * an fd closed without stopping its watcher is let go */
   ev_tstamp sweep_interval, next_sweep;
 
+  struct iou_ops *ops; /* evring.h operations in this ring (iouring_ops.c) */
+
   struct {
     unsigned long enters, direct_waits, sqes, cqes, overflow_rounds, recreates, refusals,
       rebuilds, sweeps, errors;
@@ -184,6 +187,15 @@ void ev__iou_poll_done(struct ev_loop *loop, struct iouring *st, int fd, uint32_
                        int dispatch);
 void ev__iou_polls_lost(struct ev_loop *loop, struct iouring *st);
 ev_tstamp ev__iou_poll_sweep(struct ev_loop *loop, struct iouring *st, ev_tstamp timeout);
+
+/* iouring_ops.c */
+int ev__iou_ops_inflight(const struct iouring *st);
+void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t slot, uint32_t gen,
+                     const struct io_uring_cqe *cqe);
+void ev__iou_ops_cancel_all(struct ev_loop *loop, struct iouring *st, int one_by_one);
+void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st);
+void ev__iou_ops_restart(struct ev_loop *loop, struct iouring *st);
+void ev__iou_ops_free(struct iouring *st);
 
 /* iouring_epoll.c */
 int ev__iou_epoll_flush(struct ev_loop *loop, struct iouring *st, int fd, int want);

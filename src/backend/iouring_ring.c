@@ -213,11 +213,14 @@ void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
 {
   if (!st->ring_open || st->pid != ev__getpid() || st->need_enable)
     return;
-  if (!st->armed && !st->wait_inflight && !io_uring_sq_ready(&st->ring))
+  if (!st->armed && !st->wait_inflight && !io_uring_sq_ready(&st->ring) &&
+      !ev__iou_ops_inflight(st))
     return;
   ev__iou_ring_claim(st);
   struct io_uring_sqe *sqe;
-  if (ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY)) {
+  int any = ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY);
+  ev__iou_ops_cancel_all(loop, st, !any);
+  if (any) {
     if (!(sqe = free_sqe(loop, st, EV__IOU_DRAIN)))
       return;
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
@@ -328,6 +331,7 @@ int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int 
   }
   st->stats.recreates++;
   ev__iou_polls_lost(loop, st);
+  ev__iou_ops_ring_replaced(loop, st);
   if (st->mode == EV__IOU_MODE_POLL)
     ev__backend_fd_set(loop, st->ring.ring_fd);
   return 0;
@@ -346,7 +350,8 @@ int ev__iou_enter_nowait(struct iouring *st)
     return io_uring_submit_and_get_events(&st->ring);
   struct __kernel_timespec zero = {0, 0};
   struct io_uring_cqe *cqe;
-  unsigned int want = (unsigned int)st->armed + io_uring_sq_ready(&st->ring) + 2;
+  unsigned int want = (unsigned int)st->armed + (unsigned int)ev__iou_ops_inflight(st) +
+                      io_uring_sq_ready(&st->ring) + 2;
   return io_uring_submit_and_wait_timeout(&st->ring, &cqe, want, &zero, NULL);
 }
 

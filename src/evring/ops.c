@@ -14,7 +14,7 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct ev__ops *ev__ops_get(struct ev_loop *loop)
@@ -271,6 +271,35 @@ void ev__op_invoke(struct ev_loop *loop, evring_op *op, int revents)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Starting                                                                                   */
+
+/* What of a sendmsg is still to go after its first priv_.done bytes: the program's own
+ * msghdr while nothing went, else a copy in priv_.aux whose iovecs start where the kernel
+ * stopped (ancillary data went with the first bytes). */
+const struct msghdr *ev__op_sendmsg_rest(evring_op *op)
+{
+  const struct msghdr *msg = op->priv_.ptr;
+  size_t skip = op->priv_.done;
+  if (!skip)
+    return msg;
+  size_t i = 0;
+  while (i < msg->msg_iovlen && skip >= msg->msg_iov[i].iov_len)
+    skip -= msg->msg_iov[i++].iov_len;
+  size_t n = msg->msg_iovlen - i;
+  struct msghdr *m = ev__realloc(op->priv_.aux, sizeof *m + (n ? n : 1) * sizeof(struct iovec));
+  struct iovec *v = (struct iovec *)(m + 1);
+  memcpy(v, msg->msg_iov + i, n * sizeof *v);
+  if (n) {
+    v[0].iov_base = (char *)v[0].iov_base + skip;
+    v[0].iov_len -= skip;
+  }
+  *m = *msg;
+  m->msg_iov = v;
+  m->msg_iovlen = n;
+  m->msg_control = NULL;
+  m->msg_controllen = 0;
+  op->priv_.aux = m;
+  return m;
+}
 
 /* The common part of every start function. 0, or -1 when the operation is active already
  * (starting an active watcher does nothing in libev either). */
@@ -557,8 +586,6 @@ void ev__ops_free(struct ev_loop *loop)
   struct ev__ops *ops = loop->ops;
   if (!ops)
     return;
-  if (ops->mech->free)
-    ops->mech->free(loop);
   ev__buf_pool_free(&ops->pool);
   ev__wlist_free(&ops->active);
   ev__free(ops->sendq);
@@ -577,8 +604,6 @@ void ev__ops_backend_changed(struct ev_loop *loop)
     mech = &ev__op_mech_ready;
   if (mech == ops->mech)
     return;
-  if (ops->mech->free)
-    ops->mech->free(loop);
   ops->mech = mech;
   ev__buf_pool_reset(&ops->pool);
   for (int i = 0; i < ops->active.n; i++) {

@@ -58,8 +58,6 @@ struct ev__op_mech {
   void (*forget)(struct ev_loop *loop, evring_op *op);
   /* Optional: a free receive buffer goes to the mechanism (its buffer ring). 1 if taken. */
   int (*buffer_back)(struct ev_loop *loop, unsigned int bid);
-  /* Optional: the loop is destroyed (after its backend): free mech_data. */
-  void (*free)(struct ev_loop *loop);
 };
 
 /* The receive buffers of a loop (buffers.c). A buffer is free (in the pool, or lent to the
@@ -84,7 +82,6 @@ struct ev__ops {
   char *lent;              /* the receive buffer whose callback runs (ev__op_invoke) */
   evring_op **starved;     /* recvs waiting for a free receive buffer */
   int starved_n, starved_cap;
-  void *mech_data;         /* the mechanism's own state */
   pid_t pid;               /* the process whose kernel requests these are */
   unsigned long started, completed; /* operations started, final results reported */
 };
@@ -95,6 +92,7 @@ struct ev__ops *ev__ops_get(struct ev_loop *loop);
  * now held for the callback (NULL if none); more: the operation goes on (multishot). */
 void ev__op_result(struct ev_loop *loop, evring_op *op, ssize_t res, char *buf, int more);
 void ev__op_invoke(struct ev_loop *loop, evring_op *op, int revents);
+const struct msghdr *ev__op_sendmsg_rest(evring_op *op);
 /* A recv found no free buffer: it goes on when one comes back. */
 void ev__op_starve(struct ev_loop *loop, evring_op *op);
 /* A buffer went back to the free stack: recvs waiting for one go on. */

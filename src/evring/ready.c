@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 static int would_block(int err)
@@ -36,32 +35,6 @@ static void unwait(struct ev_loop *loop, evring_op *op)
 {
   if (ev_is_active(&op->priv_.io))
     ev__io_stop_internal(loop, &op->priv_.io);
-}
-
-/* The iovecs of a sendmsg after its first `done` bytes: the program's own while nothing was
- * sent, else a copy that starts where the kernel stopped. */
-static struct msghdr rest_of(evring_op *op)
-{
-  struct msghdr m = *(const struct msghdr *)op->priv_.ptr;
-  size_t skip = op->priv_.done;
-  if (!skip)
-    return m;
-  size_t i = 0;
-  while (i < m.msg_iovlen && skip >= m.msg_iov[i].iov_len)
-    skip -= m.msg_iov[i++].iov_len;
-  size_t n = m.msg_iovlen - i;
-  struct iovec *v = ev__realloc(op->priv_.aux, (n ? n : 1) * sizeof *v);
-  memcpy(v, m.msg_iov + i, n * sizeof *v);
-  if (n) {
-    v[0].iov_base = (char *)v[0].iov_base + skip;
-    v[0].iov_len -= skip;
-  }
-  op->priv_.aux = v;
-  m.msg_iov = v;
-  m.msg_iovlen = n;
-  m.msg_control = NULL; /* ancillary data went with the first bytes */
-  m.msg_controllen = 0;
-  return m;
 }
 
 /* One attempt: its outcome goes to ev__op_result; one that would block waits for readiness
@@ -161,8 +134,7 @@ static void attempt(struct ev_loop *loop, evring_op *op)
     }
     break;
   case EVRING_K_SENDMSG: {
-    struct msghdr m = rest_of(op);
-    r = sendmsg(fd, &m, (op->priv_.arg & ~EVRING_ZEROCOPY) | MSG_DONTWAIT);
+    r = sendmsg(fd, ev__op_sendmsg_rest(op), (op->priv_.arg & ~EVRING_ZEROCOPY) | MSG_DONTWAIT);
     if (r < 0 && would_block(errno)) {
       wait_for(loop, op, EV_WRITE);
       return;
