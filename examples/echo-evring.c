@@ -120,6 +120,10 @@ int main(int argc, char **argv)
   }
   signal(SIGPIPE, SIG_IGN); /* evring adds MSG_NOSIGNAL to sends; this covers the rest */
 
+  struct ev_loop *loop = ev_default_loop(0); /* LIBEV_FLAGS chooses the backend */
+  fprintf(stderr, "echo-evring: port %s, %s mode\n", argv[1],
+          evring_mode(loop) == EVRING_MODE_RING ? "ring (io_uring)" : "readiness");
+
   /* A non-blocking listening socket on the loopback address (an example, not a service). */
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -131,9 +135,6 @@ int main(int argc, char **argv)
     return 1;
   }
 
-  struct ev_loop *loop = ev_default_loop(0); /* LIBEV_FLAGS chooses the backend */
-  fprintf(stderr, "echo-evring: port %s, %s mode\n", argv[1],
-          evring_mode(loop) == EVRING_MODE_RING ? "ring (io_uring)" : "readiness");
   evring_op acceptor; /* multishot: one callback per new connection */
   evring_op_init(&acceptor, on_accept);
   evring_accept(loop, &acceptor, lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
