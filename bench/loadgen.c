@@ -1,18 +1,21 @@
 /* loadgen - closed-loop load generator for echo servers (bench/run's echo rows).
  *
- *   loadgen [-c CONNS] [-s SIZE] [-w WARMUP] [-d DURATION] [-j] PORT
+ *   loadgen [-c CONNS] [-s SIZE] [-w WARMUP] [-d DURATION] [-n MSGS] [-j] PORT
  *
  * Opens CONNS TCP connections to 127.0.0.1:PORT. Each connection sends one SIZE-byte message,
  * waits until all SIZE bytes have come back (and checks them), then sends the next: every
  * connection has exactly one message in flight. Messages completed during the WARMUP seconds
  * (default 0.5) are not measured; DURATION seconds (default 3) are. One thread, one epoll set,
  * level-triggered; pin it with taskset to keep it off the server's CPU.
+ * With -n, every connection sends MSGS messages and the run ends when all have come back
+ * (for tests: a fixed amount of work); DURATION is then a time limit, and reaching it fails.
  *
  * Output on stdout: one line "result key=value ..." (or a JSON object with -j): msg_s (messages
  * per second in the measured phase), msgs (messages in it), total_msgs (including warm-up and
  * the tail, for dividing the server's whole CPU time), latency percentiles p50_us p90_us
  * p99_us p999_us max_us (send of the first byte to receipt of the last, within 1.6 %).
- * Exit status 0, or 1 when a connection failed or an echo differed from what was sent. */
+ * Exit status 0, or 1 when a connection failed, an echo differed from what was sent, or -n's
+ * messages did not all come back within DURATION. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -138,20 +141,23 @@ static void start_message(int ep, struct conn *c)
 int main(int argc, char **argv)
 {
   int nconns = 1, json = 0, opt;
+  unsigned long per_conn = 0; /* -n */
   double warmup = 0.5, duration = 3.0;
-  while ((opt = getopt(argc, argv, "c:s:w:d:j")) != -1) {
+  while ((opt = getopt(argc, argv, "c:s:w:d:n:j")) != -1) {
     switch (opt) {
     case 'c': nconns = atoi(optarg); break;
     case 's': msg_size = (size_t)atol(optarg); break;
     case 'w': warmup = atof(optarg); break;
     case 'd': duration = atof(optarg); break;
+    case 'n': per_conn = strtoul(optarg, NULL, 10); warmup = 0; break;
     case 'j': json = 1; break;
     default: goto usage;
     }
   }
   if (optind != argc - 1 || nconns < 1 || msg_size < 1 || duration <= 0) {
   usage:
-    fprintf(stderr, "usage: loadgen [-c CONNS] [-s SIZE] [-w WARMUP] [-d DURATION] [-j] PORT\n");
+    fprintf(stderr, "usage: loadgen [-c CONNS] [-s SIZE] [-w WARMUP] [-d DURATION] [-n MSGS] [-j] "
+                    "PORT\n");
     return 2;
   }
   int port = atoi(argv[optind]);
@@ -195,6 +201,7 @@ int main(int argc, char **argv)
   uint64_t t_measure = t0 + (uint64_t)(warmup * 1e9);
   uint64_t t_end = t_measure + (uint64_t)(duration * 1e9);
   uint64_t measured = 0, total = 0, timed = 0; /* timed: measured and started after warm-up */
+  int finished = 0; /* -n: connections done */
   for (int i = 0; i < nconns; i++)
     start_message(ep, &conns[i]);
 
@@ -204,8 +211,13 @@ int main(int argc, char **argv)
     if (n < 0 && errno != EINTR)
       die("epoll_wait");
     uint64_t now = now_ns();
-    if (now >= t_end)
+    if (now >= t_end) {
+      if (per_conn) {
+        fprintf(stderr, "loadgen: %d of %d connections done after %g s\n", finished, nconns, duration);
+        return 1;
+      }
       break;
+    }
     for (int i = 0; i < n; i++) {
       struct conn *c = evs[i].data.ptr;
       if (evs[i].events & EPOLLOUT)
@@ -234,9 +246,16 @@ int main(int argc, char **argv)
           hist[bucket_of(now - c->t_start)]++;
         timed += c->t_start >= t_measure;
       }
+      if (per_conn && c->seq == per_conn) { /* this connection is done */
+        if (++finished < nconns)
+          continue;
+        duration = (double)(now - t_measure) / 1e9;
+        goto report;
+      }
       start_message(ep, c);
     }
   }
+report:;
   double secs = duration;
   double rate = (double)measured / secs;
   if (timed == 0) {

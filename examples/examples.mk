@@ -5,7 +5,7 @@
 #   echo-evring.c, http-evring.c   the same servers on evring.h's completion I/O (evring only)
 # Built against evring's headers and linked with -L$(BUILD) -lev, without an rpath, as a
 # libev client would be: run them with LD_LIBRARY_PATH=$(BUILD) to load evring.
-CFLAGS_EXAMPLE := -std=gnu11 -O2 -g $(WARN) -Iinclude
+CFLAGS_EXAMPLE := -std=gnu11 -O2 -g $(WARN) -Iinclude $(CFLAGS_TEST_SAN)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 .PHONY: examples
@@ -13,4 +13,7 @@ examples: $(EXAMPLES)
 
 $(BUILD)/examples/%: examples/%.c include/ev.h include/evring.h $(BUILD)/libev.so.4 $(BUILD)/libev.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_EXAMPLE) -o $@ $< -L$(BUILD) -lev -lpthread
+	$(CC) $(CFLAGS_EXAMPLE) -o $@ $< -L$(BUILD) -lev -lpthread $(LDFLAGS_TEST)
+
+# tests/examples.sh (run by make check like every tests/*.sh) serves with them under loadgen.
+test-run: $(EXAMPLES) $(BUILD)/bench/loadgen
