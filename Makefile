@@ -3,6 +3,7 @@
 #   make check      build and run the whole test suite on every backend (TAP, prove)
 #   make bench      benchmarks against the system's libev (see bench/)
 #   make SAN=address,undefined check    the same with sanitizers
+#   make install / uninstall / deb      see packaging/packaging.mk
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?=
@@ -24,7 +25,7 @@ SRCS := $(wildcard src/*.c) $(wildcard src/backend/*.c) $(wildcard src/evring/*.
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SOVER := 4.0.0
 
-.PHONY: all check clean abi-diff probe-diff demo setup install
+.PHONY: all check clean abi-diff probe-diff demo setup
 all: $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.so.4 $(BUILD)/libev.so $(BUILD)/libev.a $(BUILD)/libev.pc
 
 $(BUILD)/obj/%.o: src/%.c
@@ -43,7 +44,7 @@ $(BUILD)/libev.a: $(OBJS)
 	rm -f $@ && ar rcs $@ $(OBJS)
 
 $(BUILD)/libev.pc: libev.pc.in
-	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|4.33|' $< > $@
+	sed -e 's|@PREFIX@|/usr/local|' -e 's|@LIBDIR@|$${prefix}/lib|' -e 's|@INCDIR@|$${prefix}/include|' -e 's|@VERSION@|4.33|' $< > $@
 
 include tests/tests.mk
 include bench/bench.mk
@@ -57,24 +58,17 @@ demo: setup
 	$(MAKE) all
 	BUILD=$(BUILD) tools/demo
 
-PREFIX  ?= /usr/local
-LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include
-install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
-	install -m 644 $(BUILD)/libev.so.$(SOVER) $(BUILD)/libev.a $(DESTDIR)$(LIBDIR)/
-	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so.4
-	ln -sf libev.so.$(SOVER) $(DESTDIR)$(LIBDIR)/libev.so
-	install -m 644 include/ev.h include/ev++.h include/event.h include/evring.h $(DESTDIR)$(INCDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|4.33|' libev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libev.pc
+include packaging/packaging.mk
 
+# The ABI contract (abi/, see abi/README.md): include/ev.h against Debian's ev.h tables, and
+# the behavioural probe (built against the system's ev.h, -lev) run on build/libev.so.4.
 abi-diff:
-	@mkdir -p /tmp/evring-abi
-	$(MAKE) -C ../shared/abi diff EV_H_DIR=$(CURDIR)/include BUILD=/tmp/evring-abi
+	@mkdir -p $(BUILD)/abi
+	$(MAKE) -C abi diff EV_H_DIR=$(CURDIR)/include BUILD=$(abspath $(BUILD))/abi
 
 probe-diff: all
-	@mkdir -p /tmp/evring-abi
-	-$(MAKE) -C ../shared/abi probe-diff EV_LIB_DIR=$(CURDIR)/$(BUILD) BUILD=/tmp/evring-abi
+	@mkdir -p $(BUILD)/abi
+	-$(MAKE) -C abi probe-diff EV_LIB_DIR=$(abspath $(BUILD)) BUILD=$(abspath $(BUILD))/abi
 
 clean:
 	rm -rf $(BUILD)

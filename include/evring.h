@@ -191,6 +191,91 @@ int evring_set_recv_buffers(struct ev_loop *loop, unsigned int count, unsigned i
 /* EVRING_MODE_RING or EVRING_MODE_READINESS: how this loop's operations run. */
 int evring_mode(struct ev_loop *loop);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics: what a loop has done since it was created (in a forked child: since the child
+ * re-created the loop's kernel state, ev_loop_fork or EVFLAG_FORKCHECK). Counting is always
+ * on. The same numbers are printed, one block per loop, without changing the program:
+ * EVRING_STATS=1 (or stderr) in the environment prints on stderr, EVRING_STATS=/some/file
+ * appends to that file (unset, empty or 0: nothing), when the loop is destroyed and, for
+ * loops still alive then (the default loop, usually), when the process exits through exit()
+ * or a return from main (not _exit() or a fatal signal: a server killed by SIGTERM prints
+ * nothing). The variable is read when the loop is created. A forked child prints only the
+ * loops it re-created. Ignored in setuid and setgid programs.
+ *
+ * System calls are counted where the loop makes them while it runs: its waits, fd
+ * registrations, its io_uring ring, its wake-ups and the few listed under syscalls_other.
+ * Not counted: those of creating, forking or destroying the loop (except the cancellation
+ * of an io_uring ring's requests at destroy), of starting and stopping watchers (sigaction,
+ * signalfd, inotify_add_watch, ...), of replacing an epoll set or an io_uring ring (counted
+ * as epoll_rebuilds and ring_replacements), ev_stat's stat() calls, the callbacks' own, and
+ * the accept, recv, send, ... of evring.h operations on readiness (EVRING_MODE_READINESS;
+ * in the ring, EVRING_MODE_RING, they travel in the counted io_uring_enter calls). */
+
+/* evring_stats.iouring_mode */
+#define EVRING_STATS_RING_EPOLL 1 /* ring-driven epoll: EPOLL_CTL and EPOLL_WAIT in the ring */
+#define EVRING_STATS_RING_POLL 2  /* one-shot POLL_ADD per fd (kernels before 6.15) */
+
+/* evring_stats.fallbacks: what the loop fell back from, and fallback_errno[i] the errno of
+ * bit 1 << i (0 when there was none). */
+#define EVRING_FALLBACK_BACKEND 0x01  /* a backend the loop was asked for could not be set up
+                                       * at creation, the next allowed one was taken */
+#define EVRING_FALLBACK_RING_LOST 0x02 /* io_uring could not get a ring any more (replacement
+                                        * refused, enter failing): the loop moved to epoll */
+#define EVRING_FALLBACK_RING_POLL 0x04 /* ring epoll gave way to per-fd polls (EPOLL_WAIT
+                                        * failing, no epoll set) */
+#define EVRING_FALLBACK_NO_DEFER 0x08  /* DEFER_TASKRUN/SINGLE_ISSUER given up (the ring was
+                                        * entered from another thread, or enabling it failed) */
+#define EVRING_FALLBACK_NO_GROWTH 0x10 /* the kernel refused a bigger ring: the loop carries
+                                        * on with the ring it has and asks again later */
+
+struct evring_stats {
+  unsigned int backend;         /* EVBACKEND_* the loop runs on now, 0 once destroyed */
+  unsigned int iouring_mode;    /* EVRING_STATS_RING_*, 0 without an io_uring ring */
+  uint64_t iterations;          /* loop iterations: waits for events, blocking or not */
+  uint64_t callbacks;           /* watcher callbacks invoked: the events dispatched */
+
+  uint64_t syscalls;            /* the loop's system calls: the sum of the five below */
+  uint64_t syscalls_wait;       /* the waits: epoll_wait, poll, select, the io_uring_enter
+                                 * of an iteration (with its submissions) */
+  uint64_t syscalls_fd;         /* fd registration: epoll_ctl, select's check of a new fd */
+  uint64_t syscalls_ring;       /* io_uring_enter and io_uring_register besides the waits:
+                                 * submissions outside the wait, draining, cancelling,
+                                 * enabling and registering a ring */
+  uint64_t syscalls_wakeup;     /* writes (ev_async_send, signals, from any thread) and
+                                 * reads of the wake-up eventfd, reads of the signalfd */
+  uint64_t syscalls_other;      /* timerfd reads and re-arms, inotify reads, waitpid for
+                                 * ev_child, fcntl checks of fds reported bad or hung up,
+                                 * ev_set_io_collect_interval sleeps */
+
+  uint64_t fd_changes;          /* changes of an fd's watched events handed to the backend */
+  uint64_t fd_changes_ring;     /* requests queued in the io_uring ring for them (EPOLL_CTL,
+                                 * POLL_ADD, POLL_REMOVE) */
+  uint64_t fd_changes_syscall;  /* epoll_ctl system calls made for them */
+
+  unsigned int sq_entries;      /* io_uring submission queue entries now, 0 without a ring */
+  unsigned int cq_entries;      /* completion queue entries */
+  unsigned int ring_flags;      /* IORING_SETUP_* the ring was set up with */
+  unsigned int fallbacks;       /* EVRING_FALLBACK_* taken */
+  int fallback_errno[8];        /* fallback_errno[i]: why bit 1 << i was taken */
+  unsigned int backends_refused; /* EVBACKEND_* that EVRING_FALLBACK_BACKEND passed over */
+  uint64_t sqes;                /* io_uring requests queued */
+  uint64_t cqes;                /* io_uring completions reaped */
+  uint64_t ring_replacements;   /* rings replaced (grown, after a failure, after a fork) */
+  uint64_t ring_growth_refused; /* bigger rings the kernel refused */
+  uint64_t cq_overflow_rounds;  /* completions taken back from the kernel's overflow list */
+  uint64_t epoll_rebuilds;      /* epoll sets replaced (registrations out of reach) */
+
+  uint64_t ops_started;         /* evring.h operations started */
+  uint64_t ops_completed;       /* evring.h operations that reached their final result (the
+                                 * one without EVRING_MORE); stopped ones did not */
+};
+
+/* Copy the loop's counters into *st. size is sizeof *st as the caller knows it: a program
+ * built against an older, shorter struct gets its fields, one built against a newer, longer
+ * struct gets zeroes in the fields this library does not know. Returns the number of bytes
+ * filled with counters, or -EINVAL (loop or st NULL). */
+int evring_stats_get(struct ev_loop *loop, struct evring_stats *st, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

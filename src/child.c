@@ -32,6 +32,7 @@ static void childev_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
   (void)revents;
   int status;
+  loop->stats.sys_other++;
   pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
   if (pid <= 0)
     return;

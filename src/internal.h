@@ -23,6 +23,8 @@
 #include "evring.h"
 #pragma GCC visibility pop
 
+#include "stats.h"
+
 #define EV__EXPORT __attribute__((visibility("default")))
 
 /* Exported data read by the inline ev_default_loop_uc_() of every client. */
@@ -141,6 +143,9 @@ struct ev_loop {
   unsigned int backend_fd_gen; /* bumped whenever backend_fd is (re)placed: ev__backend_fd_set */
   unsigned int embed_fd_gen;   /* backend_fd_gen that an ev_embed of this loop registered */
   unsigned int flags;   /* flags the loop was created with, after LIBEV_FLAGS */
+
+  /* statistics (stats.h): counted by every file, reported by stats.c */
+  struct ev__stats stats;
 
   /* fd table and the batched change list */
   struct ev_fd *fds;

@@ -44,6 +44,7 @@ void ev__fd_reify(struct ev_loop *loop)
     f->reify = 0;
     f->events = (unsigned char)nev;
     if (oev != nev || (newfile && nev)) {
+      loop->stats.fd_changes++;
       loop->backend->modify(loop, fd, oev, nev | newfile);
     }
   }

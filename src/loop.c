@@ -2,6 +2,7 @@
 #include "internal.h"
 #include "evring/ops.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,11 +164,19 @@ static int loop_init(struct ev_loop *loop, unsigned int flags)
     want = ev_recommended_backends();
 
   for (size_t i = 0; i < BACKEND_COUNT; i++) {
-    if (!(want & backends[i]->flag) || !backend_available(backends[i]))
+    if (!(want & backends[i]->flag))
       continue;
-    loop->backend = backends[i];
-    if (backends[i]->init(loop) == 0)
-      return 0;
+    int r = -ENOSYS; /* not offered by this kernel (or masked) */
+    if (backend_available(backends[i])) {
+      loop->backend = backends[i];
+      r = backends[i]->init(loop);
+      if (r == 0) {
+        ev__stats_loop_init(loop);
+        return 0;
+      }
+    }
+    loop->stats.backends_refused |= backends[i]->flag;
+    ev__stats_fallback(loop, EVRING_FALLBACK_BACKEND, -r);
     loop->backend = NULL;
     loop->backend_data = NULL;
     loop->backend_fd = -1;
@@ -245,6 +254,7 @@ void ev_loop_destroy(struct ev_loop *loop)
   if (loop->backend)
     loop->backend->destroy(loop);
   ev__ops_free(loop);
+  ev__stats_loop_destroy(loop);
 
   ev__fd_free(loop);
   ev__timers_free(loop);
@@ -278,6 +288,7 @@ void ev_loop_fork(struct ev_loop *loop)
  * every fd re-registered. */
 static void loop_reinit_after_fork(struct ev_loop *loop)
 {
+  ev__stats_fork(loop);
   if (loop->backend->fork(loop) < 0)
     ev__syserr("(libev) cannot recreate the backend after fork");
   ev__ops_fork(loop);
@@ -431,6 +442,7 @@ unsigned int ev_pending_count(struct ev_loop *loop)
 void ev_invoke(struct ev_loop *loop, void *watcher, int revents)
 {
   ev_watcher *w = watcher;
+  loop->stats.callbacks++;
   w->cb(loop, w, revents);
 }
 
@@ -451,9 +463,11 @@ void ev_invoke_pending(struct ev_loop *loop)
       continue;
     w->pending = 0;
     if (revents & EV__OP_PENDING)
-      ev__op_invoke(loop, (evring_op *)w, revents);
-    else
+      ev__op_invoke(loop, (evring_op *)w, revents); /* counts the callback it makes */
+    else {
+      loop->stats.callbacks++;
       w->cb(loop, w, revents);
+    }
     pri = EV__NUMPRI - 1;
   }
 }
@@ -558,6 +572,7 @@ static void poll_backend(struct ev_loop *loop, int flags)
     if (sleeptime > waittime)
       sleeptime = waittime;
     if (sleeptime > 0.) {
+      loop->stats.sys_other++;
       ev_sleep(sleeptime);
       waittime -= sleeptime;
     }
@@ -566,6 +581,7 @@ static void poll_backend(struct ev_loop *loop, int flags)
   /* The wait belongs to the iteration it counts; the release/acquire callbacks bracket the
    * wait alone (not the collect sleep above), so they see the new count, as in libev. */
   loop->iteration++;
+  loop->stats.iterations++;
   if (loop->release_cb)
     loop->release_cb(loop);
   loop->backend->poll(loop, waittime);

@@ -75,6 +75,7 @@ static void sigfd_cb(struct ev_loop *loop, ev_io *w, int revents)
   (void)revents;
   struct signalfd_siginfo si[4];
   for (;;) {
+    atomic_fetch_add_explicit(&loop->stats.sys_wakeup, 1, memory_order_relaxed);
     ssize_t r = read(loop->sigfd, si, sizeof si);
     if (r <= 0)
       break;

@@ -175,6 +175,7 @@ static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
   (void)revents;
   char buf[sizeof(struct inotify_event) * 64 + 4096] __attribute__((aligned(8)));
   for (;;) {
+    loop->stats.sys_other++;
     ssize_t r = read(loop->inotify_fd, buf, sizeof buf);
     if (r <= 0)
       break;

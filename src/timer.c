@@ -222,8 +222,10 @@ static void timerfd_cb(struct ev_loop *loop, ev_io *w, int revents)
   (void)w;
   (void)revents;
   uint64_t expirations;
+  loop->stats.sys_other++;
   if (read(loop->timerfd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
     return;
+  loop->stats.sys_other++; /* timerfd_settime */
   timerfd_arm(loop);
   ev__time_resync(loop);
   ev__periodics_reschedule(loop);

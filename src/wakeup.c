@@ -19,6 +19,7 @@ static void evpipe_cb(struct ev_loop *loop, ev_io *w, int revents)
   if (revents & EV_READ) {
     uint64_t counter;
     /* Non-blocking: after a spurious or already consumed wake-up this just returns EAGAIN. */
+    atomic_fetch_add_explicit(&loop->stats.sys_wakeup, 1, memory_order_relaxed);
     ssize_t r = read(loop->evfd, &counter, sizeof counter);
     (void)r;
   }
@@ -99,6 +100,7 @@ void ev__evpipe_write(struct ev_loop *loop, atomic_int *flag)
     atomic_store(&loop->pipe_write_skipped, 0);
     int saved = errno; /* may run in a signal handler */
     uint64_t one = 1;
+    atomic_fetch_add_explicit(&loop->stats.sys_wakeup, 1, memory_order_relaxed);
     ssize_t r = write(loop->evfd, &one, sizeof one);
     (void)r;
     errno = saved;

@@ -36,19 +36,26 @@ struct epoll_state {
   int always_n, always_cap;
 };
 
-static int epoll_set(struct epoll_state *st, int op, int fd, uint32_t gen, int mask)
+static int epoll_set(struct ev_loop *loop, struct epoll_state *st, int op, int fd, uint32_t gen,
+                     int mask)
 {
   struct epoll_event ev = {0};
+
+  loop->stats.sys_fd++;
+  loop->stats.fd_syscall++;
 
   ev.events = ev__events_to_epoll(mask);
   ev.data.u64 = (uint64_t)gen << 32 | (uint32_t)fd;
   return epoll_ctl(st->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-static int epoll_del(struct epoll_state *st, int fd)
+static int epoll_del(struct ev_loop *loop, struct epoll_state *st, int fd)
 {
   /* Kernels before 2.6.9 insist on a non-NULL event pointer even for DEL. */
   struct epoll_event ev = {0};
+
+  loop->stats.sys_fd++;
+  loop->stats.fd_syscall++;
 
   return epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, &ev) < 0 ? -errno : 0;
 }
@@ -81,15 +88,15 @@ static void epoll_register(struct ev_loop *loop, struct epoll_state *st, int fd,
 
   f->egen++;
   f->eflags &= ~EPOLL_REPAIRED;
-  err = epoll_set(st, op, fd, f->egen, mask);
+  err = epoll_set(loop, st, op, fd, f->egen, mask);
 
   /* Our idea of the kernel state is wrong after the program closed or dup2()'d the fd behind
    * our back: MOD on a file that was never registered answers ENOENT, ADD on a file that is
    * still registered under this number answers EEXIST. Either way the other operation works. */
   if (err == -ENOENT && op == EPOLL_CTL_MOD)
-    err = epoll_set(st, EPOLL_CTL_ADD, fd, f->egen, mask);
+    err = epoll_set(loop, st, EPOLL_CTL_ADD, fd, f->egen, mask);
   else if (err == -EEXIST && op == EPOLL_CTL_ADD)
-    err = epoll_set(st, EPOLL_CTL_MOD, fd, f->egen, mask);
+    err = epoll_set(loop, st, EPOLL_CTL_MOD, fd, f->egen, mask);
 
   if (!err) {
     if (!f->emask)
@@ -144,7 +151,7 @@ static void epoll_register(struct ev_loop *loop, struct epoll_state *st, int fd,
 static void epoll_renew(struct ev_loop *loop, struct epoll_state *st, int fd, int mask)
 {
   struct ev_fd *f = &loop->fds[fd];
-  int err = epoll_set(st, EPOLL_CTL_ADD, fd, f->egen + 1, mask);
+  int err = epoll_set(loop, st, EPOLL_CTL_ADD, fd, f->egen + 1, mask);
 
   if (err == -EEXIST)
     return;
@@ -156,7 +163,7 @@ static void epoll_renew(struct ev_loop *loop, struct epoll_state *st, int fd, in
   epoll_register(loop, st, fd, mask);
 }
 
-static void epoll_unregister(struct epoll_state *st, struct ev_fd *f, int fd)
+static void epoll_unregister(struct ev_loop *loop, struct epoll_state *st, struct ev_fd *f, int fd)
 {
   if (!f->emask)
     return;
@@ -164,7 +171,7 @@ static void epoll_unregister(struct epoll_state *st, struct ev_fd *f, int fd)
    * with ENOENT when the number already belongs to another file. Then the registration is
    * either gone with the file or out of our reach; should it still fire, the event carries a
    * mask we no longer want and poll() repairs it. */
-  epoll_del(st, fd);
+  epoll_del(loop, st, fd);
   st->registered--;
   f->emask = 0;
 }
@@ -189,6 +196,7 @@ static int epoll_fresh_instance(struct ev_loop *loop, struct epoll_state *st)
 static void epoll_rebuild(struct ev_loop *loop, struct epoll_state *st)
 {
   st->rebuild = 0;
+  loop->stats.rebuilds++;
   int err = epoll_fresh_instance(loop, st);
   if (err < 0) {
     errno = -err;
@@ -207,7 +215,8 @@ static void epoll_rebuild(struct ev_loop *loop, struct epoll_state *st)
 }
 
 /* An event came from a registration we did not make or no longer want. */
-static void epoll_repair(struct epoll_state *st, struct ev_fd *f, int fd, uint32_t gen)
+static void epoll_repair(struct ev_loop *loop, struct epoll_state *st, struct ev_fd *f, int fd,
+                         uint32_t gen)
 {
   /* An old generation while fd has a current registration: the event comes from another file
    * that used to have this number and lives on behind another descriptor. epoll_ctl on fd
@@ -222,7 +231,8 @@ static void epoll_repair(struct epoll_state *st, struct ev_fd *f, int fd, uint32
   /* Either fd is not watched but the file it names is still registered (DEL), or the kernel
    * reports events we did not ask for (MOD puts our mask back). If the kernel does not know
    * the file fd names, the registration belongs to another file: rebuild. */
-  int err = f->emask ? epoll_set(st, EPOLL_CTL_MOD, fd, f->egen, f->emask) : epoll_del(st, fd);
+  int err = f->emask ? epoll_set(loop, st, EPOLL_CTL_MOD, fd, f->egen, f->emask)
+                    : epoll_del(loop, st, fd);
   if (err < 0)
     st->rebuild = 1;
 }
@@ -243,7 +253,7 @@ static void epoll_event_one(struct ev_loop *loop, struct epoll_state *st,
   int got = ev__epoll_to_events(ev->events);
   struct ev_fd *f = &loop->fds[fd];
   if (gen != f->egen || !(got & f->emask)) {
-    epoll_repair(st, f, fd, gen);
+    epoll_repair(loop, st, f, fd, gen);
     return;
   }
   ev__fd_event(loop, fd, got & f->emask);
@@ -258,6 +268,7 @@ static void epoll_poll(struct ev_loop *loop, ev_tstamp timeout)
   EV__GROW(st->events, st->event_cap,
            st->registered > EPOLL_MIN_EVENTS ? st->registered : EPOLL_MIN_EVENTS);
 
+  loop->stats.sys_wait++;
   n = epoll_wait(st->epfd, st->events, st->event_cap,
                  st->always_n ? 0 : ev__timeout_ms(timeout));
   if (n < 0) {
@@ -300,7 +311,7 @@ static void epoll_modify(struct ev_loop *loop, int fd, int oev, int nev)
   }
 
   if (!mask)
-    epoll_unregister(st, f, fd);
+    epoll_unregister(loop, st, f, fd);
   else if (mask == f->emask && renew)
     epoll_renew(loop, st, fd, mask);
   else if (mask != f->emask)

@@ -43,7 +43,7 @@ void ev__iou_mark_dirty(struct ev_loop *loop, struct iouring *st, int fd)
 
 void ev__iou_bad_fd(struct ev_loop *loop, struct iouring *st, int fd, int dispatch)
 {
-  st->stats.errors++;
+  st->stats->errors++;
   if (dispatch != EV__IOU_DRAIN) {
     ev__fd_error(loop, fd);
     st->reported++;
@@ -125,7 +125,7 @@ unsigned int ev__iou_process(struct ev_loop *loop, struct iouring *st, int dispa
     /* K_REMOVE, K_CANCEL: -ENOENT/-EALREADY, the request had finished already */
   }
   io_uring_cq_advance(&st->ring, n);
-  st->stats.cqes += n;
+  st->stats->cqes += n;
   return n;
 }
 
@@ -177,6 +177,7 @@ static int iouring_init(struct ev_loop *loop)
 
   struct iouring *st = ev__realloc(NULL, sizeof *st);
   memset(st, 0, sizeof *st);
+  st->stats = &loop->stats;
   st->off = off;
   st->epfd = -1;
   long fixed = ev__iouring_env_long("EVRING_IOURING_ENTRIES", 0);
@@ -186,34 +187,27 @@ static int iouring_init(struct ev_loop *loop)
     st->skip = IOSQE_CQE_SKIP_SUCCESS;
 
   st->mode = EV__IOU_MODE_POLL;
+  int epoll_errno = 0;
   if (caps->epoll_ops && !(off & EV__IOU_OFF_EPOLL_WAIT)) {
     st->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (st->epfd >= 0)
       st->mode = EV__IOU_MODE_EPOLL;
+    else
+      epoll_errno = errno;
   }
   int r = ev__iou_ring_first(st, st->fixed_size ? st->fixed_size : EV__IOU_RING_MIN);
   if (r < 0) {
     state_free(st);
     return r;
   }
+  if (epoll_errno)
+    ev__stats_fallback(loop, EVRING_FALLBACK_RING_POLL, epoll_errno);
+  loop->stats.iouring_mode =
+    st->mode == EV__IOU_MODE_EPOLL ? EVRING_STATS_RING_EPOLL : EVRING_STATS_RING_POLL;
+  loop->stats.cancel_any = caps->cancel_any && !(off & EV__IOU_OFF_CANCEL_ANY);
   loop->backend_data = st;
   ev__backend_fd_set(loop, st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd);
   return 0;
-}
-
-static void stats_report(struct iouring *st)
-{
-  if (!ev__iouring_env_long("EVRING_IOURING_STATS", 0))
-    return;
-  fprintf(stderr,
-          "evring-iouring: mode=%s ring_flags=%#x sq=%u cancel_any=%d enters=%lu direct_waits=%lu "
-          "sqes=%lu cqes=%lu overflow_rounds=%lu recreates=%lu refusals=%lu rebuilds=%lu "
-          "sweeps=%lu errors=%lu\n",
-          st->mode == EV__IOU_MODE_EPOLL ? "epoll" : "poll", st->ring_flags, st->sq_size,
-          ev__iouring_caps()->cancel_any && !(st->off & EV__IOU_OFF_CANCEL_ANY),
-          st->stats.enters, st->stats.direct_waits, st->stats.sqes, st->stats.cqes,
-          st->stats.overflow_rounds, st->stats.recreates, st->stats.refusals, st->stats.rebuilds, st->stats.sweeps,
-          st->stats.errors);
 }
 
 static void iouring_destroy(struct ev_loop *loop)
@@ -221,8 +215,7 @@ static void iouring_destroy(struct ev_loop *loop)
   struct iouring *st = loop->backend_data;
   if (!st)
     return;
-  ev__iou_ring_cancel_all(loop, st);
-  stats_report(st); /* after the cancellation, whose requests it counts */
+  ev__iou_ring_cancel_all(loop, st); /* counted: the statistics printed at destroy show it */
   ev__iou_evs_abandon(st);
   ev__iou_ring_exit(st);
   state_free(st);
@@ -230,11 +223,14 @@ static void iouring_destroy(struct ev_loop *loop)
   ev__backend_fd_set(loop, -1);
 }
 
-/* Without a ring (io_uring forbidden after the loop was created, memory exhausted): hand the
- * loop to the epoll backend, as if it had been chosen at creation. */
-static void give_up(struct ev_loop *loop)
+/* Without a ring (io_uring forbidden after the loop was created, memory exhausted; err says
+ * why): hand the loop to the epoll backend, as if it had been chosen at creation. */
+static void give_up(struct ev_loop *loop, int err)
 {
   iouring_destroy(loop);
+  ev__stats_fallback(loop, EVRING_FALLBACK_RING_LOST, err);
+  loop->stats.iouring_mode = 0;
+  loop->stats.sq_entries = loop->stats.cq_entries = loop->stats.ring_flags = 0;
   const struct ev_backend_ops *next[] = {&ev__backend_epoll, &ev__backend_poll,
                                          &ev__backend_select};
   for (size_t i = 0; i < sizeof next / sizeof next[0]; i++) {
@@ -258,8 +254,9 @@ static int iouring_fork(struct ev_loop *loop)
   int owner = st->pid == ev__getpid();
   if (!owner)
     st->wait_inflight = 0; /* the parent's EPOLL_WAIT writes the parent's memory */
-  if (ev__iou_ring_replace(loop, st, st->sq_size, owner) < 0) {
-    give_up(loop);
+  int r = ev__iou_ring_replace(loop, st, st->sq_size, owner);
+  if (r < 0) {
+    give_up(loop, -r);
     return 0;
   }
   st->wait_gen++;
@@ -268,8 +265,9 @@ static int iouring_fork(struct ev_loop *loop)
   st->armed = 0;
   st->rebuild = 0;
   if (st->mode == EV__IOU_MODE_EPOLL) {
-    if (ev__iou_epoll_renew_set(loop, st) < 0)
-      ev__iou_epoll_abandon(loop, st);
+    r = ev__iou_epoll_renew_set(loop, st);
+    if (r < 0)
+      ev__iou_epoll_abandon(loop, st, -r);
   }
   ev__backend_fd_set(loop, st->mode == EV__IOU_MODE_EPOLL ? st->epfd : st->ring.ring_fd);
   /* The loop now clears every fd's backend state and calls modify() for each. */
@@ -327,12 +325,14 @@ static void grow(struct ev_loop *loop, struct iouring *st)
     return;
   if (st->refused_size && want >= st->refused_size && loop->mn_now < st->retry_at)
     return;
-  if (ev__iou_ring_replace(loop, st, want, 1) == 0) {
+  int r = ev__iou_ring_replace(loop, st, want, 1);
+  if (r == 0) {
     st->refused_size = 0;
     st->retry_delay = 0.;
     return;
   }
-  st->stats.refusals++;
+  st->stats->refusals++;
+  ev__stats_fallback(loop, EVRING_FALLBACK_NO_GROWTH, -r);
   st->refused_size = want;
   st->retry_delay = st->retry_delay > 0. ? st->retry_delay * 2. : 1.;
   if (st->retry_delay > 64.)
@@ -341,14 +341,15 @@ static void grow(struct ev_loop *loop, struct iouring *st)
 }
 
 /* Everything that may replace the ring or the epoll set happens before requests are queued.
- * 0, or -1 when no ring can be had. */
+ * 0, or -errno when no ring can be had. */
 static int prepare(struct ev_loop *loop, struct iouring *st)
 {
   grow(loop, st);
-  if (ev__iou_ring_start(loop, st) < 0)
-    return -1;
+  int r = ev__iou_ring_start(loop, st);
+  if (r < 0)
+    return r;
   if (st->mode == EV__IOU_MODE_EPOLL && (st->wait_errors >= 4 || st->epfd < 0))
-    ev__iou_epoll_abandon(loop, st);
+    ev__iou_epoll_abandon(loop, st, st->epfd < 0 ? EBADF : st->wait_errno);
   if (st->mode == EV__IOU_MODE_EPOLL && st->rebuild)
     ev__iou_epoll_rebuild(loop, st);
   return 0;
@@ -360,9 +361,9 @@ static int wait_ended(int r)
 }
 
 /* This iteration still waits and reports, on the backend that takes over. */
-static void poll_elsewhere(struct ev_loop *loop, ev_tstamp timeout)
+static void poll_elsewhere(struct ev_loop *loop, ev_tstamp timeout, int err)
 {
-  give_up(loop);
+  give_up(loop, err);
   ev__fd_reify(loop);
   loop->backend->poll(loop, timeout);
 }
@@ -374,8 +375,9 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
 
   ev__iou_ring_claim(st);
   for (;;) {
-    if (prepare(loop, st) < 0) {
-      poll_elsewhere(loop, timeout);
+    r = prepare(loop, st);
+    if (r < 0) {
+      poll_elsewhere(loop, timeout, -r);
       return;
     }
     /* Completions that arrived since the last enter (rings without DEFER_TASKRUN post them
@@ -406,11 +408,15 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
      * -EBADR may this process still use the old one), and this iteration tries again with
      * it. Three failing rings in a row (io_uring_enter forbidden after setup worked, say):
      * the kernel will not serve us, epoll will. */
-    if (r == -EEXIST)
+    if (r == -EEXIST) {
       st->off |= EV__IOU_OFF_DEFER;
+      ev__stats_fallback(loop, EVRING_FALLBACK_NO_DEFER, EEXIST);
+    }
     ev__iou_process(loop, st, EV__IOU_DISPATCH);
-    if (++st->failures >= 3 || ev__iou_ring_replace(loop, st, st->sq_size, r == -EBADR) < 0) {
-      poll_elsewhere(loop, timeout);
+    int failed = r;
+    if (++st->failures >= 3 ||
+        (failed = ev__iou_ring_replace(loop, st, st->sq_size, r == -EBADR)) < 0) {
+      poll_elsewhere(loop, timeout, -failed);
       return;
     }
   }
@@ -435,7 +441,7 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
     if (!(kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
       break;
     if (kflags & IORING_SQ_CQ_OVERFLOW) {
-      st->stats.overflow_rounds++;
+      st->stats->overflow_rounds++;
       st->grow = 1;
     }
     if (!wait_ended(ev__iou_enter_nowait(st)))
@@ -458,7 +464,7 @@ static void iouring_flush(struct ev_loop *loop)
   flush_dirty(loop, st);
   ev__iou_epoll_queue_wait(loop, st);
   if (io_uring_sq_ready(&st->ring)) {
-    st->stats.enters++;
+    ev__iou_count_syscall(st, 0);
     io_uring_submit_and_get_events(&st->ring);
   }
 }

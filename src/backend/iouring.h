@@ -152,13 +152,22 @@ struct iouring {
    * an fd closed without stopping its watcher is let go */
   ev_tstamp sweep_interval, next_sweep;
 
+  int wait_errno; /* why the last EPOLL_WAIT failed */
+
   struct iou_ops *ops; /* evring.h operations in this ring (iouring_ops.c) */
 
-  struct {
-    unsigned long enters, direct_waits, sqes, cqes, overflow_rounds, recreates, refusals,
-      rebuilds, sweeps, errors;
-  } stats;
+  struct ev__stats *stats; /* the loop's counters (stats.h), which outlive this state */
 };
+
+/* One io_uring_enter or io_uring_register system call: the iteration's wait, or not. */
+static inline void ev__iou_count_syscall(struct iouring *st, int wait)
+{
+  st->stats->iou_enters++;
+  if (wait)
+    st->stats->sys_wait++;
+  else
+    st->stats->sys_ring++;
+}
 
 /* iouring.c */
 void ev__iou_mark_dirty(struct ev_loop *loop, struct iouring *st, int fd);
@@ -207,7 +216,7 @@ void ev__iou_epoll_queue_wait(struct ev_loop *loop, struct iouring *st);
 int ev__iou_epoll_can_wait_directly(const struct iouring *st);
 void ev__iou_epoll_wait_directly(struct ev_loop *loop, struct iouring *st, ev_tstamp timeout);
 void ev__iou_epoll_rebuild(struct ev_loop *loop, struct iouring *st);
-void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st);
+void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st, int err);
 int ev__iou_epoll_renew_set(struct ev_loop *loop, struct iouring *st);
 
 #endif

@@ -29,6 +29,7 @@ static int ctl_sqe(struct ev_loop *loop, struct iouring *st, int fd, int op, uns
   if (!sqe)
     return -1;
   st->ctl_seq[fd] = st->wait_gen;
+  st->stats->fd_ring++;
   struct epoll_event *ev = &st->ctl[sqe - st->ring.sq.sqes];
   ev->events = ev__events_to_epoll(events);
   ev->data.u64 = (uint64_t)(gen & EV__IOU_GEN_MASK) << 32 | (uint32_t)fd;
@@ -115,8 +116,10 @@ void ev__iou_epoll_wait_done(struct ev_loop *loop, struct iouring *st, uint32_t 
   if (res < 0) {
     /* Four failures in a row: per-fd polls instead (ev__iou_epoll_abandon, called before the
      * next wait, not in the middle of walking the CQ). */
-    if (res != -ECANCELED && res != -EINTR && res != -EAGAIN)
+    if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
       st->wait_errors++;
+      st->wait_errno = -res;
+    }
     return;
   }
   st->wait_errors = 0;
@@ -195,7 +198,7 @@ void ev__iou_epoll_wait_directly(struct ev_loop *loop, struct iouring *st, ev_ts
 {
   evs_reserve(st);
   st->wait_gen++; /* every request queued so far went to the kernel before this wait */
-  st->stats.direct_waits++;
+  st->stats->direct_waits++;
   /* EINTR is waited out: a signal for one of the loop's watchers also writes the loop's
    * eventfd, which ends the next wait at once, and the other interruptions are the kernel's
    * (closing a ring notifies the task that used it, about 16 ms later) where an io_uring_enter
@@ -203,14 +206,18 @@ void ev__iou_epoll_wait_directly(struct ev_loop *loop, struct iouring *st, ev_ts
    * (no clock read per wait): a retry may end early, never late. */
   ev_tstamp deadline = loop->mn_now + timeout;
   int n;
-  while ((n = epoll_wait(st->epfd, st->evs, st->evs_cap, ev__timeout_ms(timeout))) < 0 &&
-         errno == EINTR) {
+  for (;;) {
+    st->stats->sys_wait++;
+    n = epoll_wait(st->epfd, st->evs, st->evs_cap, ev__timeout_ms(timeout));
+    if (n >= 0 || errno != EINTR)
+      break;
     timeout = deadline - ev__monotonic();
     if (timeout <= 0.)
       timeout = 0.;
   }
   if (n < 0) {
     st->wait_errors++; /* as a failed EPOLL_WAIT: four in a row and per-fd polls take over */
+    st->wait_errno = errno;
     return;
   }
   st->wait_errors = 0;
@@ -265,26 +272,35 @@ void ev__iou_epoll_rebuild(struct ev_loop *loop, struct iouring *st)
 {
   ev__iou_ring_cancel_all(loop, st);
   ev__iou_evs_abandon(st);
-  if (ev__iou_epoll_renew_set(loop, st) < 0) {
-    ev__iou_epoll_abandon(loop, st); /* no epoll set: per-fd polls */
+  int r = ev__iou_epoll_renew_set(loop, st);
+  if (r < 0) {
+    ev__iou_epoll_abandon(loop, st, -r); /* no epoll set: per-fd polls */
     return;
   }
   /* The fixed file still is the old epoll set: point it at the new one (or stop using it). */
-  if (st->fixed_ep && io_uring_register_files_update(&st->ring, 0, &st->epfd, 1) != 1)
-    st->fixed_ep = 0;
+  if (st->fixed_ep) {
+    ev__iou_count_syscall(st, 0);
+    if (io_uring_register_files_update(&st->ring, 0, &st->epfd, 1) != 1)
+      st->fixed_ep = 0;
+  }
   st->rebuild = 0;
-  st->stats.rebuilds++;
+  st->stats->rebuilds++;
   register_all_again(loop, st, EV__IOU_REG | EV__IOU_TRIM);
 }
 
-/* EPOLL_WAIT keeps failing, or there is no epoll set: per-fd polls from now on. */
-void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st)
+/* EPOLL_WAIT keeps failing, or there is no epoll set (err says why): per-fd polls from now
+ * on. */
+void ev__iou_epoll_abandon(struct ev_loop *loop, struct iouring *st, int err)
 {
   ev__iou_ring_cancel_all(loop, st);
   ev__iou_evs_abandon(st);
   st->mode = EV__IOU_MODE_POLL;
-  if (st->fixed_ep)
+  loop->stats.iouring_mode = EVRING_STATS_RING_POLL;
+  ev__stats_fallback(loop, EVRING_FALLBACK_RING_POLL, err);
+  if (st->fixed_ep) {
+    ev__iou_count_syscall(st, 0);
     io_uring_unregister_files(&st->ring); /* let the epoll file go */
+  }
   st->fixed_ep = 0;
   if (st->epfd >= 0)
     close(st->epfd);

@@ -165,7 +165,7 @@ static int br_setup(struct ev_loop *loop, struct iouring *st, struct iou_ops *ro
   reg.ring_addr = (unsigned long)ro->br;
   reg.ring_entries = ro->br_entries;
   reg.bgid = 0;
-  st->stats.enters++;
+  ev__iou_count_syscall(st, 0);
   if (io_uring_register_buf_ring(&st->ring, &reg, 0) < 0)
     goto failed;
   ro->br_registered = 1;
@@ -341,7 +341,7 @@ static void ring_stop(struct ev_loop *loop, evring_op *op)
        tries++) {
     struct __kernel_timespec ts = {0, 5 * 1000 * 1000};
     struct io_uring_cqe *cqe;
-    st->stats.enters++;
+    ev__iou_count_syscall(st, 0);
     int r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     ev__iou_process(loop, st, EV__IOU_DISPATCH);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)

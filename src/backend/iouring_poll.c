@@ -24,6 +24,7 @@ int ev__iou_poll_arm(struct ev_loop *loop, struct iouring *st, int fd, int want)
   if (!sqe)
     return -1;
   f->egen++;
+  st->stats->fd_ring++;
   io_uring_prep_poll_add(sqe, fd, (unsigned int)ev__events_to_poll(want));
   sqe->user_data = ev__iou_tag(EV__IOU_K_POLL, f->egen, fd);
   f->eflags |= EV__IOU_ARMED | EV__IOU_FRESH;
@@ -39,12 +40,20 @@ int ev__iou_poll_remove(struct ev_loop *loop, struct iouring *st, int fd)
   struct io_uring_sqe *sqe = ev__iou_sqe(loop, st);
   if (!sqe)
     return -1;
+  st->stats->fd_ring++;
   io_uring_prep_poll_remove(sqe, ev__iou_tag(EV__IOU_K_POLL, f->egen, fd));
   sqe->user_data = ev__iou_tag(EV__IOU_K_REMOVE, f->egen, fd);
   sqe->flags |= st->skip;
   f->eflags &= ~(EV__IOU_ARMED | EV__IOU_FRESH);
   st->armed--;
   return 0;
+}
+
+/* Whether fd still is an open descriptor (one fcntl). */
+static int fd_still_open(struct iouring *st, int fd)
+{
+  st->stats->sys_other++;
+  return ev__fd_valid(fd);
 }
 
 void ev__iou_poll_done(struct ev_loop *loop, struct iouring *st, int fd, uint32_t gen, int res,
@@ -68,7 +77,7 @@ void ev__iou_poll_done(struct ev_loop *loop, struct iouring *st, int fd, uint32_
     /* A hang-up may be the last word of a file whose fd was closed while its poll held it
      * (libev's rules forbid that, epoll forgets such a file silently): one fcntl on this rare
      * path turns it into EV_ERROR, instead of an event followed by EV_ERROR at the re-arm. */
-    if ((res & POLLNVAL) || ((res & (POLLHUP | POLLERR)) && !ev__fd_valid(fd))) {
+    if ((res & POLLNVAL) || ((res & (POLLHUP | POLLERR)) && !fd_still_open(st, fd))) {
       ev__iou_bad_fd(loop, st, fd, dispatch);
       return;
     }
@@ -119,7 +128,7 @@ ev_tstamp ev__iou_poll_sweep(struct ev_loop *loop, struct iouring *st, ev_tstamp
       }
     }
     st->next_sweep = loop->mn_now + st->sweep_interval;
-    st->stats.sweeps++;
+    st->stats->sweeps++;
   }
   ev_tstamp left = st->next_sweep - loop->mn_now;
   return timeout < left ? timeout : left;

@@ -72,6 +72,9 @@ static void ring_adopt(struct iouring *st, const struct io_uring *ring, unsigned
   st->ring_open = 1;
   st->ring_flags = flags;
   st->sq_size = size;
+  st->stats->sq_entries = size;
+  st->stats->cq_entries = ring->cq.ring_entries;
+  st->stats->ring_flags = flags;
   st->need_enable = !!(flags & IORING_SETUP_R_DISABLED);
   st->need_register = !(st->off & EV__IOU_OFF_REGISTER);
   st->fixed_ep = 0;
@@ -151,10 +154,11 @@ int ev__iou_ring_start(struct ev_loop *loop, struct iouring *st)
 {
   if (st->need_enable) {
     /* liburing 2.3 does not export io_uring_enable_rings(). */
+    ev__iou_count_syscall(st, 0);
     int r = io_uring_register(st->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-    st->stats.enters++;
     if (r < 0) {
       st->off |= EV__IOU_OFF_DEFER;
+      ev__stats_fallback(loop, EVRING_FALLBACK_NO_DEFER, -r);
       r = ev__iou_ring_replace(loop, st, st->sq_size, 0);
       if (r < 0)
         return r;
@@ -163,12 +167,14 @@ int ev__iou_ring_start(struct ev_loop *loop, struct iouring *st)
   }
   if (st->need_register && !st->need_enable) {
     st->need_register = 0;
-    st->stats.enters++;
     unsigned long me = ev__iou_thread_id();
-    if (me && io_uring_register_ring_fd(&st->ring) == 1)
-      st->reg_thread = me;
+    if (me) {
+      ev__iou_count_syscall(st, 0);
+      if (io_uring_register_ring_fd(&st->ring) == 1)
+        st->reg_thread = me;
+    }
     if (st->mode == EV__IOU_MODE_EPOLL && st->epfd >= 0) {
-      st->stats.enters++;
+      ev__iou_count_syscall(st, 0);
       st->fixed_ep = io_uring_register_files(&st->ring, &st->epfd, 1) == 0;
     }
   }
@@ -189,13 +195,13 @@ static struct io_uring_sqe *free_sqe(struct ev_loop *loop, struct iouring *st, i
   for (int tries = 0; !(sqe = io_uring_get_sqe(&st->ring)); tries++) {
     if (tries == 4)
       return NULL;
-    st->stats.enters++;
+    ev__iou_count_syscall(st, 0);
     int r = io_uring_submit_and_get_events(&st->ring);
     ev__iou_process(loop, st, dispatch);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
       return NULL;
   }
-  st->stats.sqes++;
+  st->stats->sqes++;
   return sqe;
 }
 
@@ -238,14 +244,14 @@ void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
       sqe->user_data = ev__iou_tag(EV__IOU_K_CANCEL, 0, 0);
     }
   }
-  st->stats.enters++;
+  ev__iou_count_syscall(st, 0);
   int r = io_uring_submit_and_get_events(&st->ring);
   ev__iou_process(loop, st, EV__IOU_DRAIN);
   /* The EPOLL_WAIT's completion says the kernel is done with st->evs. */
   for (int i = 0; i < 4 && st->wait_inflight && (r >= 0 || r == -ETIME || r == -EINTR); i++) {
     struct __kernel_timespec ts = {0, 20 * 1000 * 1000};
     struct io_uring_cqe *cqe;
-    st->stats.enters++;
+    ev__iou_count_syscall(st, 0);
     r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     ev__iou_process(loop, st, EV__IOU_DRAIN);
   }
@@ -329,7 +335,7 @@ int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int 
     }
     ring_close(&old, registered);
   }
-  st->stats.recreates++;
+  st->stats->recreates++;
   ev__iou_polls_lost(loop, st);
   ev__iou_ops_ring_replaced(loop, st);
   if (st->mode == EV__IOU_MODE_POLL)
@@ -343,9 +349,8 @@ int ev__iou_ring_replace(struct ev_loop *loop, struct iouring *st, unsigned int 
 /* Submit and take every completion there is, without waiting. On DEFER_TASKRUN rings one
  * enter runs at most max(20, min_complete) items of local work (6.13+): asking for as many
  * completions as requests could be in flight, with a zero timeout, runs them all. */
-int ev__iou_enter_nowait(struct iouring *st)
+static int enter_nowait(struct iouring *st)
 {
-  st->stats.enters++;
   if (!(st->ring_flags & IORING_SETUP_DEFER_TASKRUN))
     return io_uring_submit_and_get_events(&st->ring);
   struct __kernel_timespec zero = {0, 0};
@@ -353,6 +358,12 @@ int ev__iou_enter_nowait(struct iouring *st)
   unsigned int want = (unsigned int)st->armed + (unsigned int)ev__iou_ops_inflight(st) +
                       io_uring_sq_ready(&st->ring) + 2;
   return io_uring_submit_and_wait_timeout(&st->ring, &cqe, want, &zero, NULL);
+}
+
+int ev__iou_enter_nowait(struct iouring *st)
+{
+  ev__iou_count_syscall(st, 0);
+  return enter_nowait(st);
 }
 
 /* The one io_uring_enter of an iteration: submit what is queued and wait with the timeout
@@ -369,11 +380,12 @@ int ev__iou_enter(struct iouring *st, ev_tstamp timeout)
   if (!ms || io_uring_cq_ready(ring)) {
     if (!queued && !flush)
       return 0;
-    return ev__iou_enter_nowait(st);
+    ev__iou_count_syscall(st, 1);
+    return enter_nowait(st);
   }
   struct __kernel_timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   struct io_uring_cqe *cqe;
-  st->stats.enters++;
+  ev__iou_count_syscall(st, 1);
   return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
 }
 
@@ -381,6 +393,6 @@ int ev__iou_enter(struct iouring *st, ev_tstamp timeout)
 int ev__iou_submit_now(struct iouring *st)
 {
   ev__iou_ring_claim(st);
-  st->stats.enters++;
+  ev__iou_count_syscall(st, 0);
   return io_uring_submit(&st->ring);
 }

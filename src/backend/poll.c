@@ -56,6 +56,7 @@ static void poll_modify(struct ev_loop *loop, int fd, int oev, int nev)
 static void poll_poll(struct ev_loop *loop, ev_tstamp timeout)
 {
   struct poll_state *st = loop->backend_data;
+  loop->stats.sys_wait++;
   int ready = poll(st->pfds, (nfds_t)st->n, ev__timeout_ms(timeout));
 
   if (ready < 0) {

@@ -52,10 +52,11 @@ static void select_lower_maxfd(struct select_state *st)
 
 /* Whether select() can watch fd. An fd that fcntl() accepts may still not be pollable (an
  * O_PATH fd): poll() answers POLLNVAL for it, select() silently never reports it ready. */
-static int select_can_watch(int fd)
+static int select_can_watch(struct ev_loop *loop, int fd)
 {
   struct pollfd p = {.fd = fd, .events = 0};
 
+  loop->stats.sys_fd++;
   return poll(&p, 1, 0) >= 0 && !(p.revents & POLLNVAL);
 }
 
@@ -68,7 +69,8 @@ static void select_modify(struct ev_loop *loop, int fd, int oev, int nev)
   /* The kernel ignores set bits beyond the end of the process's fd table instead of failing
    * with EBADF, and fds it cannot poll, so such an fd would simply never be ready. Check each
    * fd once when it starts being watched (or may be a new file), which catches those. */
-  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) && !select_can_watch(fd)) {
+  if (mask && (!(oev & (EV_READ | EV_WRITE)) || (nev & EV__IOFDSET)) &&
+      !select_can_watch(loop, fd)) {
     ev__fd_error(loop, fd);
     return;
   }
@@ -101,7 +103,10 @@ static void select_find_bad(struct ev_loop *loop, struct select_state *st)
 {
   for (int fd = 0; fd <= st->maxfd; fd++) {
     int w = WORD_OF(fd);
-    if (((st->want_r[w] | st->want_w[w]) & BIT_OF(fd)) && !ev__fd_valid(fd))
+    if (!((st->want_r[w] | st->want_w[w]) & BIT_OF(fd)))
+      continue;
+    loop->stats.sys_other++;
+    if (!ev__fd_valid(fd))
       ev__fd_error(loop, fd);
   }
 }
@@ -116,6 +121,7 @@ static void select_poll(struct ev_loop *loop, ev_tstamp timeout)
     memcpy(st->got_r, st->want_r, (size_t)words * sizeof(unsigned long));
     memcpy(st->got_w, st->want_w, (size_t)words * sizeof(unsigned long));
   }
+  loop->stats.sys_wait++;
   int ready = select(st->maxfd + 1, words ? (fd_set *)st->got_r : NULL,
                      words ? (fd_set *)st->got_w : NULL, NULL, &tv);
   if (ready < 0) {

@@ -183,7 +183,7 @@ static void finish(struct ev_loop *loop, evring_op *op, ssize_t res, char *buf)
     queue_push(op, res, buf, 0);
   else
     op->res = res;
-  ops->completed++;
+  loop->stats.ops_completed++;
   if (is_send(op)) {
     int head = op->fd >= 0 && op->fd < ops->sendq_cap && ops->sendq[op->fd].head == op;
     sendq_unlink(ops, op);
@@ -263,6 +263,7 @@ void ev__op_invoke(struct ev_loop *loop, evring_op *op, int revents)
   }
   char *outer = ops->lent;
   ops->lent = buf;
+  loop->stats.callbacks++;
   op->cb(loop, op, revents & ~EV__OP_PENDING);
   if (ops->lent)
     ev__buf_put(loop, ops, ops->lent);
@@ -323,7 +324,7 @@ static int begin(struct ev_loop *loop, evring_op *op, int kind, int fd)
   op->priv_.len = 0;
   op->priv_.arg = 0;
   ev__wlist_add(loop, &ops->active, (ev_watcher *)op);
-  ops->started++;
+  loop->stats.ops_started++;
   return 0;
 }
 

@@ -83,7 +83,6 @@ struct ev__ops {
   evring_op **starved;     /* recvs waiting for a free receive buffer */
   int starved_n, starved_cap;
   pid_t pid;               /* the process whose kernel requests these are */
-  unsigned long started, completed; /* operations started, final results reported */
 };
 
 /* ops.c */
