@@ -379,7 +379,7 @@ def markdown(ctx, h, rows, results, started, elapsed):
           "(sends SIZE bytes, waits for the whole echo and checks it, sends the next); rate of the "
           "measured phase, latency from the first byte sent to the last byte received.", "",
           "Running it: `make bench-servers` (these rows only, writes this file; about "
-          f"{len(rows_for(None, False)) * len(VARIANTS) * 3 * 3.6 / 60:.0f} min with 3 rounds of 2 s runs) or "
+          f"{len(rows_for(None, False)) * len(VARIANTS) * 3 * 2.7 / 60:.0f} min with 3 rounds of 2 s runs) or "
           "`make bench` (everything). `make bench BENCH_ARGS='--only http-c500,echo-64-c500 --no-docs'` "
           "runs some rows. Needs wrk (Debian package wrk).", ""]
     with open(os.path.join(ctx.root, "docs", "benchmarks-servers.md"), "w") as f:
