@@ -21,9 +21,9 @@ and connection set-up) divided by the requests of that whole run.
 """
 import os
 import re
-import signal
 import statistics
 import subprocess
+import tempfile
 import time
 
 VARIANTS = [  # id, title, program kind, library, LIBEV_FLAGS
@@ -160,6 +160,11 @@ def parse_loadgen(h, out):
             "p99_us": float(d["p99_us"])}, None
 
 
+def tail(f):
+    f.seek(0)
+    return f.read().decode(errors="replace").strip()[-300:]
+
+
 def run_once(ctx, h, row, variant):
     pin = pinning()
     want_lib, obj = expected(ctx, variant)
@@ -168,7 +173,8 @@ def run_once(ctx, h, row, variant):
     for _ in range(5):
         port = h.free_port()
         cmd = ([ "taskset", "-c", pin[0]] if pin else []) + [server_cmd(ctx, row, variant), str(port)]
-        srv = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        errf = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on it
+        srv = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errf,
                                preexec_fn=h.child_setup)
         h.servers.add(srv)
         t0 = time.time()
@@ -178,8 +184,7 @@ def run_once(ctx, h, row, variant):
             break
         rc = h.stop_server(srv)
         if rc is not None and rc != 0:
-            err = srv.stderr.read().decode(errors="replace") if srv.stderr else ""
-            return dict(status=h.classify(rc), where="server start", stderr=err.strip()[-300:])
+            return dict(status=h.classify(rc), where="server start", stderr=tail(errf))
         srv = None
     if srv is None:
         return dict(status="error", where="server did not listen")
@@ -194,7 +199,7 @@ def run_once(ctx, h, row, variant):
         cpu1 = cpu_seconds(srv.pid)
         if srv.poll() is not None:
             return dict(status=h.classify(srv.returncode), where="server died",
-                        stderr=srv.stderr.read().decode(errors="replace").strip()[-300:])
+                        stderr=tail(errf))
         if to or rc != 0:
             return dict(status=h.classify(rc, to) if to or rc != 1 else "fail", where="client",
                         stderr=(err or out).strip()[-300:])
@@ -210,7 +215,7 @@ def run_once(ctx, h, row, variant):
             return dict(status="timeout", where="server did not exit on SIGTERM")
         if src != 0:
             return dict(status=h.classify(src), where=f"server exit status {src}",
-                        stderr=srv.stderr.read().decode(errors="replace").strip()[-300:])
+                        stderr=tail(errf))
         return dict(status="ok", values=res)
     finally:
         h.stop_server(srv)
@@ -256,7 +261,7 @@ def fmt_rate(v):
     return f"{v / 1e3:.1f}k" if v >= 1e3 else f"{v:.0f}"
 
 
-def cell(runs, key, base, fmt, lower_better):
+def cell(runs, key, base, fmt):
     """Text of one table cell: median, ratio to the baseline, failures."""
     fails = [r["status"] for r in runs if r["status"] != "ok"]
     med = median(runs, key)
@@ -277,13 +282,12 @@ def build_tables(rows, results):
     for row in rows:
         runs = results[row["id"]]
         unit = "req/s" if row["proto"] == "http" else "msg/s"
-        for name, key, fmt, lower in (("rate", "rate", fmt_rate, False),
-                                      ("cpu", "cpu_us_req", lambda x: f"{x:.2f}", True),
-                                      ("p99", "p99_us", lambda x: f"{x:.0f}", True)):
+        for name, key, fmt in (("rate", "rate", fmt_rate), ("cpu", "cpu_us_req", lambda x: f"{x:.2f}"),
+                               ("p99", "p99_us", lambda x: f"{x:.0f}")):
             base = median(runs[BASE], key)
             line = [row["title"] + (f" ({unit})" if name == "rate" else "")]
             for v in VARIANTS:
-                text, ratio = cell(runs[v[0]], key, base if v[0] != BASE else None, fmt, lower)
+                text, ratio = cell(runs[v[0]], key, base if v[0] != BASE else None, fmt)
                 line.append(text)
                 if name == "rate":
                     ratios.setdefault(row["id"], {})[v[0]] = ratio
