@@ -135,7 +135,9 @@ int main(int argc, char **argv)
     return 1;
   }
 
-  evring_op acceptor; /* multishot: one callback per new connection */
+  /* Multishot: one callback per new connection. Static, like the default loop: it is still
+   * active when main returns, and an active operation must stay valid (as a watcher must). */
+  static evring_op acceptor;
   evring_op_init(&acceptor, on_accept);
   evring_accept(loop, &acceptor, lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
   ev_signal sigint, sigterm; /* end cleanly, so that exit handlers run */
