@@ -97,35 +97,40 @@ static void flush_dirty(struct ev_loop *loop, struct iouring *st)
   st->dirty_n -= i;
 }
 
+/* Each completion leaves the CQ before it is handled: handling one may need an SQE, and
+ * making room in a full SQ walks the CQ again (ev__iou_sqe), which then starts after it. */
 unsigned int ev__iou_process(struct ev_loop *loop, struct iouring *st, int dispatch)
 {
-  struct io_uring_cqe *cqe;
-  unsigned int head, n = 0;
-  io_uring_for_each_cqe(&st->ring, head, cqe)
-  {
-    uint64_t ud = cqe->user_data;
+  unsigned int n = 0;
+  for (;;) {
+    struct io_uring_cqe *cqe = NULL;
+    unsigned int head;
+    io_uring_for_each_cqe(&st->ring, head, cqe) break;
+    if (!cqe)
+      break;
+    struct io_uring_cqe c = *cqe;
+    io_uring_cq_advance(&st->ring, 1);
+    n++;
+    st->stats->cqes++;
+    uint64_t ud = c.user_data;
     unsigned int kind = (unsigned int)(ud >> 60);
     uint32_t gen = (uint32_t)(ud >> 32) & EV__IOU_GEN_MASK;
     int fd = (int)(uint32_t)ud;
-    n++;
     if (kind == EV__IOU_K_WAIT)
-      ev__iou_epoll_wait_done(loop, st, gen, cqe->res, dispatch);
+      ev__iou_epoll_wait_done(loop, st, gen, c.res, dispatch);
     else if (kind == EV__IOU_K_OP) {
       /* An operation's completion is a fact whatever `dispatch` says: it is reported, and
        * an iteration that has one to report does not sleep. */
-      ev__iou_op_done(loop, st, (uint32_t)ud, gen, cqe);
+      ev__iou_op_done(loop, st, (uint32_t)ud, gen, &c);
       st->reported++;
-    }
-    else if (fd < 0 || fd >= loop->fd_cap)
+    } else if (fd < 0 || fd >= loop->fd_cap)
       ; /* cancel answers and the like */
     else if (kind == EV__IOU_K_POLL)
-      ev__iou_poll_done(loop, st, fd, gen, cqe->res, dispatch);
+      ev__iou_poll_done(loop, st, fd, gen, c.res, dispatch);
     else if (kind >= EV__IOU_K_ADD && kind <= EV__IOU_K_DEL)
-      ev__iou_epoll_ctl_done(loop, st, kind, fd, gen, cqe->res, dispatch);
+      ev__iou_epoll_ctl_done(loop, st, kind, fd, gen, c.res, dispatch);
     /* K_REMOVE, K_CANCEL: -ENOENT/-EALREADY, the request had finished already */
   }
-  io_uring_cq_advance(&st->ring, n);
-  st->stats->cqes += n;
   return n;
 }
 
@@ -392,6 +397,7 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
     }
     timeout = ev__iou_poll_sweep(loop, st, timeout);
     flush_dirty(loop, st);
+    ev__iou_ops_restart(loop, st);
     if (!ev__iou_ops_inflight(st) && ev__iou_epoll_can_wait_directly(st)) {
       ev__iou_epoll_wait_directly(loop, st, timeout);
       st->failures = 0;

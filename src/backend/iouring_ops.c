@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 enum { SLOT_FREE = 0, SLOT_BUSY };
 
@@ -33,6 +34,7 @@ struct slot {
   unsigned char restart; /* cancelled by a ring replacement: issue again, do not report */
   unsigned char multi;   /* a multishot request: more completions may come */
   unsigned char zc;      /* a zero-copy send: its notification is still to come */
+  unsigned char kind;    /* EVRING_K_* of the request */
   ssize_t zc_res;        /* a zero-copy send's result, reported with its notification */
   char *buf;             /* a pool buffer the request reads into */
 };
@@ -216,16 +218,23 @@ static void issue(struct ev_loop *loop, struct iouring *st, struct iou_ops *ro, 
     }
   }
   struct io_uring_sqe *sqe = ev__iou_sqe(loop, st);
+  /* A ring not yet enabled (no iteration ran yet) takes no submission to make room. */
+  if (!sqe && st->need_enable && ev__iou_ring_start(loop, st) == 0)
+    sqe = ev__iou_sqe(loop, st);
   if (!sqe) {
+    /* The kernel takes nothing now (its CQ is full): the request goes in with the next
+     * iteration's enter. */
     if (buf)
       ev__buf_put(loop, ops, buf);
-    ev__op_result(loop, op, -EBUSY, NULL, 0);
+    EV__GROW(ro->restart, ro->restart_cap, ro->restart_n + 1);
+    ro->restart[ro->restart_n++] = op;
     return;
   }
   uint32_t i = slot_new(ro, op);
   struct slot *s = &ro->slots[i];
   ro->pid = st->pid;
   s->buf = buf;
+  s->kind = (unsigned char)op->kind;
   size_t left = op->priv_.len - op->priv_.done;
   if (left > 0x7ffff000u)
     left = 0x7ffff000u; /* what one system call transfers at most; the rest follows */
@@ -334,7 +343,10 @@ static void ring_stop(struct ev_loop *loop, evring_op *op)
     return;
   submit_cancel(loop, st, i);
   if (op->kind == EVRING_K_ACCEPT || op->kind == EVRING_K_RECV) {
-    ev__iou_submit_now(st);
+    /* Nothing of the program's is in it; but the request holds the file until it is gone
+     * (a close by the program must close), which on a DEFER_TASKRUN ring takes an enter. */
+    ev__iou_enter_nowait(st);
+    ev__iou_process(loop, st, EV__IOU_DISPATCH);
     return;
   }
   for (int tries = 0; tries < 200 && ro->slots[i].state == SLOT_BUSY && ro->slots[i].gen == gen;
@@ -401,9 +413,11 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
   if (!more || !s->multi)
     slot_free(ro, i);
 
-  if (!op) { /* detached: only what the request held goes back */
+  if (!op) { /* detached: only what the request held goes back; a connection is closed */
     if (buf)
       ev__buf_put(loop, ops, buf);
+    if (s->kind == EVRING_K_ACCEPT && res >= 0)
+      close(res);
     return;
   }
   if (res == -ECANCELED && restart && !more) {
@@ -412,6 +426,12 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
     return;
   }
   int asked = op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT);
+  if (res == -EOPNOTSUPP && s->zc && !asked) {
+    /* Zero-copy needs a socket that has it (TCP, UDP; not AF_UNIX): a plain send then. */
+    op->priv_.arg &= ~EVRING_ZEROCOPY;
+    issue(loop, st, ro, op);
+    return;
+  }
   switch (op->kind) {
   case EVRING_K_ACCEPT:
     if (res >= 0 || (per_connection_error(res) && !asked)) {
@@ -447,8 +467,12 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
   return;
 ended:
   /* A multishot operation's request ended with a result that does not end the operation:
-   * it ends now if that was asked for, else its next request goes in. */
-  if (op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT))
+   * it ends now if that was asked for, else its next request goes in (on the next ring,
+   * when this one is being replaced). */
+  if (restart) {
+    EV__GROW(ro->restart, ro->restart_cap, ro->restart_n + 1);
+    ro->restart[ro->restart_n++] = op;
+  } else if (op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT))
     ev__op_result(loop, op, -ECANCELED, NULL, 0);
   else
     issue(loop, st, ro, op);
@@ -475,9 +499,10 @@ void ev__iou_ops_cancel_all(struct ev_loop *loop, struct iouring *st, int one_by
   }
 }
 
-/* A new ring: the buffer ring is registered with it, and the operations whose requests the
- * old one held are issued again (those the cancellation did not answer too: the old ring is
- * gone, and with it its requests). In a forked child nothing of the old ring was ours: ops.c
+/* A new ring: the buffer ring is to be registered with it, and the operations whose requests
+ * the old one held are to be issued again (those the cancellation did not answer too: the old
+ * ring is gone, and with it its requests), both by the next iteration, once the backend has
+ * set the new ring up completely. In a forked child nothing of the old ring was ours: ops.c
  * ends the child's operations. */
 void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
 {
@@ -501,25 +526,27 @@ void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
       ro->restart[ro->restart_n++] = op;
     }
   }
-  if (loop->ops && loop->ops->pool.base && ro->use_br && !ro->br_failed)
-    br_setup(loop, st, ro);
-  ev__iou_ops_restart(loop, st);
 }
 
-/* Issue what was cancelled by a replacement again (once a ring is ready for it). */
+/* Issue what was cancelled by a replacement, or found no SQE, again: after a replacement, and
+ * in each iteration before its enter. */
 void ev__iou_ops_restart(struct ev_loop *loop, struct iouring *st)
 {
   struct iou_ops *ro = st->ops;
   if (!ro || !ro->restart_n || loop->backend != &ev__backend_iouring || !loop->ops ||
       loop->ops->mech != &ring_mech)
     return;
+  /* Taken off first: an issue that finds no SQE again queues the operation anew. */
+  evring_op **list = ro->restart;
   int n = ro->restart_n;
-  ro->restart_n = 0;
+  ro->restart = NULL;
+  ro->restart_n = ro->restart_cap = 0;
   for (int k = 0; k < n; k++) {
-    evring_op *op = ro->restart[k];
+    evring_op *op = list[k];
     if (op->active && (op->priv_.state & EV__OP_INFLIGHT) && !slot_of(ro, op))
       issue(loop, st, ro, op);
   }
+  ev__free(list);
 }
 
 void ev__iou_ops_free(struct iouring *st)

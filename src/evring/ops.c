@@ -140,15 +140,20 @@ static void queue_push(evring_op *op, ssize_t res, char *buf, int more)
   e->more = (unsigned int)more;
 }
 
-/* Results not yet reported give their buffers back; the queue goes. */
+/* Results not yet reported give back what they hold: buffers, and accepted connections
+ * (closed: nobody knows their fd); the queue goes. */
 static void queue_drop(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
 {
   struct evring_result_queue_ *q = op->priv_.q;
   if (!q)
     return;
-  for (; q->n; q->n--, q->head = (q->head + 1) % q->cap)
-    if (q->e[q->head].buf)
-      ev__buf_put(loop, ops, q->e[q->head].buf);
+  for (; q->n; q->n--, q->head = (q->head + 1) % q->cap) {
+    struct ev__op_res *e = &q->e[q->head];
+    if (e->buf)
+      ev__buf_put(loop, ops, e->buf);
+    if (op->kind == EVRING_K_ACCEPT && e->res >= 0)
+      close((int)e->res);
+  }
   ev__free(q);
   op->priv_.q = NULL;
 }

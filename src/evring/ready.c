@@ -157,6 +157,8 @@ static void attempt(struct ev_loop *loop, evring_op *op)
     r = -errno;
   if (!more)
     unwait(loop, op);
+  else if (op->kind == EVRING_K_ACCEPT)
+    wait_for(loop, op, EV_READ); /* the next connection: the first attempt came without a wait */
   ev__op_result(loop, op, r, buf, more);
 }
 
