@@ -48,6 +48,7 @@ $(BUILD)/libev.pc: libev.pc.in
 
 include tests/tests.mk
 include bench/bench.mk
+include examples/examples.mk
 
 # The README's two commands: both install what they need first (tools/setup-debian).
 setup:

@@ -1,5 +1,6 @@
 # Benchmarks: evring vs the system's libev 4.33 (included from the top-level Makefile).
-#   make bench                                full matrix, 5 alternating rounds (~6-8 min);
+#   make bench                                full matrix, 5 alternating rounds (~6-8 min),
+#                                             then the server rows (~6 min, below);
 #                                             writes docs/benchmarks.md and docs/benchmarks.png
 #   make bench BENCH_ROUNDS=3 BENCH_QUICK=1   shorter runs
 #   make bench BENCH_ARGS='--only churn-100 --no-docs'   (bench/run --help, --list)
@@ -26,3 +27,31 @@ bench: all $(BUILD)/bench/evbench
 
 bench-smoke: all $(BUILD)/bench/evbench
 	$(PYTHON3) bench/run --build '$(BUILD)' --smoke $(BENCH_ARGS)
+
+# Server rows (bench/servers.py, issue 10): `make bench-servers` runs only them (about 6 min:
+# 9 rows x 5 variants x 3 rounds of 2 s) and writes docs/benchmarks-servers.md; `make bench`
+# runs them after the micro rows. The ev_io servers are built like evbench, against the
+# system's ev.h and -lev (the baseline runs them on Debian's libev); the evring.h servers are
+# the examples (examples/examples.mk); the liburing servers are the ceiling.
+.PHONY: bench-servers bench-servers-bin
+SERVER_BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/uring-echo $(BUILD)/bench/uring-http \
+  $(BUILD)/bench/echo-evio $(BUILD)/bench/http-evio $(BUILD)/examples/echo-evring \
+  $(BUILD)/examples/http-evring
+
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BUILD)/bench/uring-%: bench/uring-%.c bench/uring-server.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -luring
+
+$(BUILD)/bench/%-evio: examples/%-evio.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lev
+
+bench-servers-bin: $(SERVER_BENCH_BINS)
+bench bench-smoke: $(SERVER_BENCH_BINS)
+
+bench-servers: all $(BUILD)/bench/evbench $(SERVER_BENCH_BINS)
+	$(PYTHON3) bench/run --build '$(BUILD)' --only servers $(BENCH_ARGS)
