@@ -313,9 +313,10 @@ static unsigned int ring_size_for(int nfds)
   return size;
 }
 
-/* A bigger ring when the CQ overflowed, or in poll mode when the watched set outgrew it. A refusal leaves
- * the current ring in place and is not asked again before a delay that doubles with each
- * refusal (1 s to 64 s), nor for the refused size or more before that. */
+/* A bigger ring when the CQ overflowed, in poll mode when the watched set outgrew it, and
+ * when evring.h operations in flight did. A refusal leaves the current ring in place and is
+ * not asked again before a delay that doubles with each refusal (1 s to 64 s), nor for the
+ * refused size or more before that. */
 static void grow(struct ev_loop *loop, struct iouring *st)
 {
   if (st->fixed_size)
@@ -323,6 +324,11 @@ static void grow(struct ev_loop *loop, struct iouring *st)
   /* Per-fd polls want an SQE and a CQE each; ring epoll's requests carry no completion
    * unless refused, and a batch bigger than the SQ goes to the kernel in parts. */
   unsigned int want = st->mode == EV__IOU_MODE_POLL ? ring_size_for(st->nfds) : st->sq_size;
+  /* evring.h operations: one request each in flight, and as many submitted per iteration,
+   * which a smaller SQ would hand to the kernel in several enters. */
+  unsigned int for_ops = ring_size_for(ev__iou_ops_inflight(st));
+  if (ev__iou_ops_inflight(st) && for_ops > want)
+    want = for_ops;
   if (st->grow && st->sq_size < EV__IOU_RING_MAX)
     want = want > st->sq_size * 2 ? want : st->sq_size * 2;
   st->grow = 0;
@@ -378,6 +384,9 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
   struct iouring *st = loop->backend_data;
   int r;
 
+  /* Errors and operations' results reported from here on (a ring replaced by prepare()
+   * drains its completions, so does making room in a full SQ) end the wait at once. */
+  unsigned int before = st->reported;
   ev__iou_ring_claim(st);
   for (;;) {
     r = prepare(loop, st);
@@ -389,21 +398,19 @@ static void iouring_poll(struct ev_loop *loop, ev_tstamp timeout)
      * whenever the task returns to user space, possibly long ago): their readiness is
      * checked again by the requests of this enter, which replace them (a new EPOLL_WAIT, new
      * polls) and complete at once where the fd is still ready. */
-    if (io_uring_cq_ready(&st->ring)) {
-      unsigned int before = st->reported;
+    if (io_uring_cq_ready(&st->ring))
       ev__iou_process(loop, st, EV__IOU_RECHECK);
-      if (st->reported != before)
-        timeout = 0.; /* errors to report: no sleeping */
-    }
     timeout = ev__iou_poll_sweep(loop, st, timeout);
     flush_dirty(loop, st);
     ev__iou_ops_restart(loop, st);
     if (!ev__iou_ops_inflight(st) && ev__iou_epoll_can_wait_directly(st)) {
-      ev__iou_epoll_wait_directly(loop, st, timeout);
+      ev__iou_epoll_wait_directly(loop, st, st->reported != before ? 0. : timeout);
       st->failures = 0;
       return;
     }
     ev__iou_epoll_queue_wait(loop, st);
+    if (st->reported != before)
+      timeout = 0.;
 
     r = ev__iou_enter(st, timeout);
     if (wait_ended(r))
