@@ -2570,15 +2570,6 @@ static int many_done(const struct rec *r)
   return n;
 }
 
-static void raise_nofile(rlim_t need)
-{
-  struct rlimit rl;
-  assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  if (rl.rlim_cur >= need)
-    return;
-  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 /* Results that arrive while the loop prepares its wait (here: a ring replaced because the
  * operations in flight outgrew it, which drains its completions) are reported in that
@@ -2600,7 +2591,7 @@ EVTEST(results_drained_while_preparing_the_wait_do_not_wait)
     printf("# skipped: ring mode only\n");
     return;
   }
-  raise_nofile(1000);
+  test_raise_nofile(1000);
   struct ev_loop *loop = test_loop(0);
   static int sv[N][2];
   static evring_op recv[N], send[N];
@@ -2762,7 +2753,7 @@ static int servers_ended(const struct echo_conn *server)
 
 EVTEST(many_connections_echo_every_byte)
 {
-  raise_nofile(1000);
+  test_raise_nofile(1000);
   struct ev_loop *loop = test_loop(0);
   static struct echo_conn server[CONNS];
   static struct echo_client client[CONNS];

@@ -104,15 +104,6 @@ static void probe_init(struct probe *p, int fd, int events)
   ev_io_init(&p->io, probe_cb, fd, events);
 }
 
-static void raise_nofile(rlim_t need)
-{
-  struct rlimit rl;
-  assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  if (rl.rlim_cur >= need)
-    return;
-  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 static rlim_t nofile(void)
 {
@@ -282,7 +273,7 @@ static void rearm_10000_watchers_20_rounds(void **state)
 {
   if (!iouring_only())
     return;
-  raise_nofile(REARM_FDS + 200);
+  test_raise_nofile(REARM_FDS + 200);
   int fds = REARM_FDS;
   if (nofile() < REARM_FDS + 200) {
     fds = ((int)nofile() - 200) & ~1;

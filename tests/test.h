@@ -283,4 +283,16 @@ static inline unsigned long test_stat_field(const char *stats, const char *name)
   return s ? strtoul(s + strlen(key), NULL, 0) : (unsigned long)-1;
 }
 
+/* Raise this process's RLIMIT_NOFILE soft limit to at least `need` (as far as the hard limit
+ * allows). */
+static inline void test_raise_nofile(rlim_t need)
+{
+  struct rlimit rl;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_cur >= need)
+    return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 #endif
