@@ -11,7 +11,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 .PHONY: examples
 examples: $(EXAMPLES)
 
-$(BUILD)/examples/%: examples/%.c include/ev.h include/evring.h $(BUILD)/libev.so.4 $(BUILD)/libev.so
+$(BUILD)/examples/%: examples/%.c examples/server.h include/ev.h include/evring.h $(BUILD)/libev.so.4 $(BUILD)/libev.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_EXAMPLE) -o $@ $< -L$(BUILD) -lev -lpthread $(LDFLAGS_TEST)
 

@@ -9,6 +9,7 @@
  * same binary runs on Debian's libev and on evring; LIBEV_FLAGS picks the backend.
  * examples/http-evring.c is the same server written with evring.h. */
 #define _GNU_SOURCE
+#include "server.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
@@ -128,12 +129,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
   }
 }
 
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-  (void)w, (void)revents;
-  ev_break(loop, EVBREAK_ALL);
-}
-
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -144,26 +139,15 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < BATCH; i++)
     memcpy(responses + i * RESPONSE_LEN, RESPONSE, RESPONSE_LEN);
 
-  /* A non-blocking listening socket on the loopback address (an example, not a service). */
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, SOMAXCONN) < 0) {
-    perror("listen");
+  int lfd = server_listen(argv[1]);
+  if (lfd < 0)
     return 1;
-  }
 
   struct ev_loop *loop = ev_default_loop(0); /* LIBEV_FLAGS chooses the backend */
   ev_io acceptor;
   ev_io_init(&acceptor, accept_cb, lfd, EV_READ);
   ev_io_start(loop, &acceptor);
-  ev_signal sigint, sigterm; /* end cleanly, so that exit handlers run */
-  ev_signal_init(&sigint, stop_cb, SIGINT);
-  ev_signal_start(loop, &sigint);
-  ev_signal_init(&sigterm, stop_cb, SIGTERM);
-  ev_signal_start(loop, &sigterm);
+  server_stop_on_signals(loop); /* end cleanly, so that exit handlers run */
   ev_run(loop, 0);
   return 0;
 }

@@ -12,6 +12,7 @@
  * I/O), LIBEV_FLAGS=4 on epoll readiness with non-blocking system calls: same code, same
  * answers. examples/http-evio.c is the same server written with ev_io readiness. */
 #define _GNU_SOURCE
+#include "server.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <evring.h>
@@ -131,12 +132,6 @@ static void on_accept(struct ev_loop *loop, evring_op *op, int revents)
   evring_recv(loop, &c->recv, fd);
 }
 
-static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-  (void)w, (void)revents;
-  ev_break(loop, EVBREAK_ALL);
-}
-
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -151,27 +146,16 @@ int main(int argc, char **argv)
   fprintf(stderr, "http-evring: port %s, %s mode\n", argv[1],
           evring_mode(loop) == EVRING_MODE_RING ? "ring (io_uring)" : "readiness");
 
-  /* A non-blocking listening socket on the loopback address (an example, not a service). */
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, SOMAXCONN) < 0) {
-    perror("listen");
+  int lfd = server_listen(argv[1]);
+  if (lfd < 0)
     return 1;
-  }
 
   /* Multishot: one callback per new connection. Static, like the default loop: it is still
    * active when main returns, and an active operation must stay valid (as a watcher must). */
   static evring_op acceptor;
   evring_op_init(&acceptor, on_accept);
   evring_accept(loop, &acceptor, lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  ev_signal sigint, sigterm; /* end cleanly, so that exit handlers run */
-  ev_signal_init(&sigint, stop_cb, SIGINT);
-  ev_signal_start(loop, &sigint);
-  ev_signal_init(&sigterm, stop_cb, SIGTERM);
-  ev_signal_start(loop, &sigterm);
+  server_stop_on_signals(loop); /* end cleanly, so that exit handlers run */
   ev_run(loop, 0);
   return 0;
 }
