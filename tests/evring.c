@@ -2271,20 +2271,43 @@ EVTEST(final_callback_may_restart_or_free_its_op)
 /* ---------------------------------------------------------------------------------------- */
 /* Loop destroy and fork */
 
+/* The fds of the tests below: a socketpair to receive on, one to send 1 MiB through a small
+ * socket buffer, a pipe to read, a TCP listener. */
+enum { BUSY_LEN = 1 << 20 };
+
+struct busy_fds {
+  int sv[2], tx[2], p[2], lfd;
+  struct sockaddr_in addr;
+};
+
+static void busy_open(struct busy_fds *b)
+{
+  test_sockpair(b->sv);
+  test_sockpair(b->tx);
+  make_pipe(b->p);
+  set_sndbuf(b->tx[0], 16384);
+  b->lfd = tcp_listener(&b->addr);
+}
+
+static void busy_close(struct busy_fds *b)
+{
+  int fds[] = {b->sv[0], b->sv[1], b->tx[0], b->tx[1], b->p[0], b->p[1], b->lfd};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+}
+
 /* ev_loop_destroy with operations in flight (recv, read into a buffer, a blocked send, accept,
  * a deadline): no callback, the program's fds stay open and usable, and the read buffer is
  * not written afterwards; under ASan nothing leaks */
 EVTEST(loop_destroy_with_ops_in_flight_calls_nothing_and_closes_nothing)
 {
-  enum { LEN = 1 << 20 };
+  enum { LEN = BUSY_LEN };
   struct ev_loop *loop = test_loop(0);
-  int sv[2], tx[2], p[2];
-  test_sockpair(sv);
-  test_sockpair(tx);
-  make_pipe(p);
-  set_sndbuf(tx[0], 16384);
-  struct sockaddr_in addr;
-  int lfd = tcp_listener(&addr);
+  struct busy_fds b;
+  busy_open(&b);
+  int *sv = b.sv, *tx = b.tx, *p = b.p, lfd = b.lfd;
+  struct sockaddr_in addr = b.addr;
   unsigned char rbuf[128];
   memset(rbuf, 0xa5, sizeof rbuf);
   char *sbuf = malloc(LEN);
@@ -2323,29 +2346,22 @@ EVTEST(loop_destroy_with_ops_in_flight_calls_nothing_and_closes_nothing)
   /* closed by the program now: the peer sees it (the library holds no reference) */
   close(sv[0]);
   assert_true(test_peer_sees_eof(sv[1], 1000));
+  b.sv[0] = -1;
   close(s);
   close(c);
-  close(lfd);
-  close(sv[1]);
-  close(tx[0]);
-  close(tx[1]);
-  close(p[0]);
-  close(p[1]);
+  busy_close(&b);
 }
 
 /* ev_loop_fork in the process that owns the operations (allowed any time, as for watchers):
  * they go on, nothing is reported, no byte is lost; a send in progress completes */
 EVTEST(ev_loop_fork_in_the_owning_process_keeps_ops_going)
 {
-  enum { LEN = 1 << 20 };
+  enum { LEN = BUSY_LEN };
   struct ev_loop *loop = test_loop(0);
-  int sv[2], tx[2], p[2];
-  test_sockpair(sv);
-  test_sockpair(tx);
-  make_pipe(p);
-  set_sndbuf(tx[0], 16384);
-  struct sockaddr_in addr;
-  int lfd = tcp_listener(&addr);
+  struct busy_fds b;
+  busy_open(&b);
+  int *sv = b.sv, *tx = b.tx, *p = b.p, lfd = b.lfd;
+  struct sockaddr_in addr = b.addr;
   unsigned char *sbuf = malloc(LEN);
   assert_non_null(sbuf);
   fill_pattern(sbuf, LEN, 0, 17);
@@ -2386,13 +2402,7 @@ EVTEST(ev_loop_fork_in_the_owning_process_keeps_ops_going)
   free(sbuf);
   close(acc.fds[0]);
   close(c);
-  close(lfd);
-  close(sv[0]);
-  close(sv[1]);
-  close(tx[0]);
-  close(tx[1]);
-  close(p[0]);
-  close(p[1]);
+  busy_close(&b);
 }
 
 /* After fork, ev_loop_fork in the child: the operations active in the parent are reported to
