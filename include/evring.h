@@ -104,7 +104,6 @@ typedef struct evring_op {
     struct evring_op *next; /* the fd's send queue */
     void *aux;          /* connect address, sendmsg's remaining iovecs, owned buffer */
     unsigned int aux_len;
-    unsigned int bid;   /* buffer id of an owned receive buffer */
     struct evring_result_queue_ *q; /* results waiting for the callback */
     ev_io io;           /* readiness mode: the fd's readiness for this operation */
     ev_timer timer;     /* the deadline */

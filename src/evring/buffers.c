@@ -67,7 +67,7 @@ char *ev__buf_addr(const struct ev__bufpool *p, unsigned int bid)
   return p->base + (size_t)bid * p->size;
 }
 
-unsigned int ev__buf_id(const struct ev__bufpool *p, const char *buf)
+static unsigned int buf_id(const struct ev__bufpool *p, const char *buf)
 {
   return (unsigned int)((size_t)(buf - p->base) / p->size);
 }
@@ -91,7 +91,7 @@ void ev__buf_put(struct ev_loop *loop, struct ev__ops *ops, char *buf)
   struct ev__bufpool *p = &ops->pool;
   if (!p->base || buf < p->base || buf >= p->base + (size_t)p->count * p->size)
     return;
-  unsigned int bid = ev__buf_id(p, buf);
+  unsigned int bid = buf_id(p, buf);
   if (!p->held[bid])
     return;
   p->held[bid] = 0;

@@ -17,6 +17,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* The ring where the loop's backend is io_uring and the kernel has the opcodes, else
+ * readiness. */
+static const struct ev__op_mech *choose_mech(struct ev_loop *loop)
+{
+  const struct ev__op_mech *ring = ev__op_mech_ring(loop);
+  return ring ? ring : &ev__op_mech_ready;
+}
+
 struct ev__ops *ev__ops_get(struct ev_loop *loop)
 {
   if (!loop->ops) {
@@ -24,9 +32,7 @@ struct ev__ops *ev__ops_get(struct ev_loop *loop)
     memset(ops, 0, sizeof *ops);
     ops->pid = ev__getpid();
     loop->ops = ops;
-    ops->mech = ev__op_mech_ring(loop);
-    if (!ops->mech)
-      ops->mech = &ev__op_mech_ready;
+    ops->mech = choose_mech(loop);
   }
   return loop->ops;
 }
@@ -58,8 +64,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 static void deadline_stop(struct ev_loop *loop, evring_op *op)
 {
-  if (op->priv_.state & EV__OP_DEADLINE) {
-    op->priv_.state &= ~EV__OP_DEADLINE;
+  if (ev_is_active(&op->priv_.timer)) {
     ev_ref(loop);
     ev_timer_stop(loop, &op->priv_.timer);
   }
@@ -74,7 +79,6 @@ static void deadline_start(struct ev_loop *loop, evring_op *op)
   ev_set_priority(&op->priv_.timer, op->priority);
   ev_timer_start(loop, &op->priv_.timer);
   ev_unref(loop);
-  op->priv_.state |= EV__OP_DEADLINE;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -204,7 +208,7 @@ void ev__op_result(struct ev_loop *loop, evring_op *op, ssize_t res, char *buf, 
   if (more) {
     queue_push(op, res, buf, 1);
     feed(loop, op);
-    if (st & EV__OP_DEADLINE)
+    if (ev_is_active(&op->priv_.timer))
       deadline_start(loop, op); /* an idle timeout: from the last result */
     return;
   }
@@ -500,7 +504,6 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
   (void)revents;
   evring_op *op = EV__CONTAINER_OF(t, evring_op, priv_.timer);
   ev_ref(loop); /* the expired timer stopped itself */
-  op->priv_.state &= ~EV__OP_DEADLINE;
   if (op->active)
     cancel(loop, op, EV__OP_TIMEDOUT);
 }
@@ -567,9 +570,7 @@ void ev__ops_fork(struct ev_loop *loop)
   }
   for (int fd = 0; fd < ops->sendq_cap; fd++)
     ops->sendq[fd].head = ops->sendq[fd].tail = NULL;
-  ops->mech = ev__op_mech_ring(loop);
-  if (!ops->mech)
-    ops->mech = &ev__op_mech_ready;
+  ops->mech = choose_mech(loop);
 }
 
 void ev__ops_destroy(struct ev_loop *loop)
@@ -605,9 +606,7 @@ void ev__ops_backend_changed(struct ev_loop *loop)
   struct ev__ops *ops = loop->ops;
   if (!ops)
     return;
-  const struct ev__op_mech *mech = ev__op_mech_ring(loop);
-  if (!mech)
-    mech = &ev__op_mech_ready;
+  const struct ev__op_mech *mech = choose_mech(loop);
   if (mech == ops->mech)
     return;
   ops->mech = mech;

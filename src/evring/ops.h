@@ -20,8 +20,6 @@
 #define EV__OP_TIMEDOUT 0x08  /* the deadline passed: the result to report is -ETIMEDOUT */
 #define EV__OP_FINAL 0x10     /* the final result is waiting for the callback */
 #define EV__OP_STARVED 0x20   /* a recv waiting for a free receive buffer */
-#define EV__OP_ZC_NOTIF 0x40  /* ring: a zero-copy send's result came, its notification not */
-#define EV__OP_DEADLINE 0x80  /* the deadline timer runs */
 
 /* revents bit of an operation's pending entry: ev_invoke_pending hands it to ev__op_invoke. */
 #define EV__OP_PENDING 0x20000000
@@ -111,7 +109,6 @@ void ev__buf_pool_free(struct ev__bufpool *p);
 void ev__buf_pool_reset(struct ev__bufpool *p);
 char *ev__buf_get(struct ev__bufpool *p);   /* a free buffer, held from now on; NULL if none */
 char *ev__buf_addr(const struct ev__bufpool *p, unsigned int bid);
-unsigned int ev__buf_id(const struct ev__bufpool *p, const char *buf);
 void ev__buf_hold(struct ev__bufpool *p, unsigned int bid);
 /* Give a held buffer back: to the free stack, or to the mechanism's buffer ring. */
 void ev__buf_put(struct ev_loop *loop, struct ev__ops *ops, char *buf);
