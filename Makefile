@@ -9,8 +9,9 @@ BUILD   ?= build
 SAN     ?=
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
-CFLAGS_LIB := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc
-LDFLAGS_LIB := -Wl,-z,now -Wl,--no-undefined
+# CPPFLAGS and LDFLAGS are the user's (make deb passes dpkg-buildflags' through them).
+CFLAGS_LIB := -std=gnu11 $(OPT) $(WARN) $(CPPFLAGS) -fPIC -fvisibility=hidden -Iinclude -Isrc
+LDFLAGS_LIB := -Wl,-z,now -Wl,--no-undefined $(LDFLAGS)
 # liburing is linked statically: the library needs nothing but libc at run time, like
 # Debian's libev.so.4, so dropping it into LD_LIBRARY_PATH works without liburing2 installed.
 LIBS    := -Wl,--exclude-libs,ALL -Wl,-Bstatic -luring -Wl,-Bdynamic

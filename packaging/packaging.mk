@@ -3,11 +3,15 @@
 #                                                 man pages under PREFIX; make uninstall removes
 #                                                 exactly those files again
 #   make deb                                      Debian packages in $(BUILD)/deb that replace
-#                                                 libev4 and libev-dev (packaging/deb/build)
+#                                                 libev4 and libev-dev (packaging/deb/build),
+#                                                 of a library built as Debian builds its own:
+#                                                 with dpkg-buildflags (stack protector,
+#                                                 _FORTIFY_SOURCE, relro), in $(DEB_LIB_BUILD)
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
+DEB_LIB_BUILD := $(BUILD)/deb-lib
 
 INSTALL_HEADERS := ev.h ev++.h event.h evring.h
 INSTALL_MAN3    := evring.3
@@ -51,5 +55,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
 	$(ldconfig_step)
 
-deb: all
-	BUILD=$(BUILD) packaging/deb/build
+deb:
+	$(MAKE) --no-print-directory BUILD=$(DEB_LIB_BUILD) OPT="$$(dpkg-buildflags --get CFLAGS)" \
+	  CPPFLAGS="$$(dpkg-buildflags --get CPPFLAGS)" LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" all
+	BUILD=$(DEB_LIB_BUILD) OUT=$(BUILD)/deb packaging/deb/build

@@ -23,8 +23,8 @@ comment() { sed 's/^/# /'; }
 field() { dpkg-deb -f "$1" "$2"; }
 files() { dpkg-deb -c "$1" | awk '{ print $6 }' | sed 's|^\./||' | grep -v '/$' | grep . | sort | tr '\n' ' '; }
 
-echo "1..8"
-if BUILD=$BUILD packaging/deb/build >"$tmp/build.log" 2>&1; then
+echo "1..9"
+if make -s --no-print-directory BUILD="$BUILD" deb >"$tmp/build.log" 2>&1; then
   ok "make deb builds libev4-evring, libev-evring-dev and libev-evring-libevent-dev"
 else
   not_ok "make deb builds the packages"
@@ -66,13 +66,17 @@ fi
 dpkg-deb -x "$lib" "$tmp/lib"
 dpkg-deb -e "$lib" "$tmp/lib-control"
 so=$tmp/lib/usr/lib/$ma/libev.so.4.0.0
-id() { readelf -n "$1" | awk '/Build ID:/ { print $3 }'; }
-check_id=$(id "$BUILD/libev.so.4.0.0")
-if [ -n "$check_id" ] && [ "$(id "$so")" = "$check_id" ] &&
-   ! readelf -S "$so" | grep -q '\.debug_info'; then
-  ok "the packaged library is the build's (build id $check_id), stripped"
+# Built as Debian builds libev4 (dpkg-buildflags): stack protector, _FORTIFY_SOURCE's checked
+# calls, read-only relocations bound at load; stripped of debugging sections, build id kept.
+imports=$(nm -D --undefined-only "$so" | awk '{ print $2 }')
+if echo "$imports" | grep -q '^__stack_chk_fail' && echo "$imports" | grep -q '^__[a-z]*_chk@' &&
+   readelf -lW "$so" | grep -q GNU_RELRO && readelf -dW "$so" | grep -q 'BIND_NOW' &&
+   readelf -n "$so" | grep -q 'Build ID:' && ! readelf -S "$so" | grep -q '\.debug_info'; then
+  ok "the packaged library is hardened (stack protector, fortify, relro, now) and stripped"
 else
-  not_ok "the packaged library is the build's, stripped"
+  not_ok "the packaged library is hardened (stack protector, fortify, relro, now) and stripped"
+  { echo "$imports" | grep '_chk'; readelf -lW "$so" | grep RELRO; readelf -dW "$so" | grep FLAGS; } |
+    comment
 fi
 
 # DEBIAN/symbols: every exported symbol, libev's at Debian's minimum version, evring_* with
@@ -136,5 +140,20 @@ if [ -s packaging/deb/copyright ] && grep -q '^License: MIT' packaging/deb/copyr
   ok "copyright (with liburing's MIT license) and man pages are packaged"
 else
   not_ok "copyright (with liburing's MIT license) and man pages are packaged"
+fi
+
+# Debian's own package checker, pedantic: no error, warning, info or pedantic tag.
+if command -v lintian >/dev/null 2>&1; then
+  lintian --allow-root -I --pedantic "$lib" "$dev" "$lev" >"$tmp/lintian.log" 2>&1
+  lintian_rc=$?
+  tags=$(grep -E '^[EWIPX]: ' "$tmp/lintian.log")
+  if [ "$lintian_rc" = 0 ] && [ -z "$tags" ]; then
+    ok "lintian -I --pedantic reports no tag on the three packages"
+  else
+    not_ok "lintian -I --pedantic reports no tag on the three packages"
+    { echo "lintian exit status $lintian_rc"; cat "$tmp/lintian.log"; } | comment
+  fi
+else
+  ok "lintian reports nothing # SKIP lintian not installed (tools/setup-debian installs it)"
 fi
 exit $failed
