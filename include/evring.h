@@ -171,11 +171,14 @@ void evring_close(struct ev_loop *loop, evring_op *op, int fd);
 void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how);
 
 /* End an active operation now: no callback comes any more, and when this returns the kernel
- * no longer uses its buffers. No effect on an inactive operation. */
+ * no longer uses its buffers. No effect on an inactive operation. What a multishot recv or
+ * accept has already taken from the kernel and not yet reported is discarded (bytes dropped,
+ * connections closed); evring_cancel ends one without losing any. */
 void evring_stop(struct ev_loop *loop, evring_op *op);
 
 /* Ask an active operation to end; its callback reports -ECANCELED (or the result it reached
- * first) and the operation is then inactive. No effect on an inactive operation. */
+ * first) and the operation is then inactive: a multishot recv or accept first reports every
+ * result it reached. No effect on an inactive operation. */
 void evring_cancel(struct ev_loop *loop, evring_op *op);
 
 /* Keep the receive buffer being reported (op->buf) beyond the callback; it stays valid until

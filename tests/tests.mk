@@ -6,7 +6,7 @@ TEST_BACKENDS ?= select poll epoll iouring
 CFLAGS_TEST := -std=gnu11 -O1 -g $(WARN) -Wno-unused-parameter -Iinclude $(CFLAGS_TEST_SAN)
 PROVE_JOBS ?= 2
 
-$(BUILD)/tests/%: tests/%.c tests/test.h include/ev.h include/evring.h $(BUILD)/libev.so.4 $(BUILD)/libev.so
+$(BUILD)/tests/%: tests/%.c tests/test.h tests/evring_test.h include/ev.h include/evring.h $(BUILD)/libev.so.4 $(BUILD)/libev.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -o $@ $< -L$(BUILD) -lev -lcmocka -lpthread -lutil $(LDFLAGS_TEST) -Wl,-rpath,$(abspath $(BUILD))
 

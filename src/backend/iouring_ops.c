@@ -451,9 +451,13 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
     if (buf)
       ev__buf_put(loop, ops, buf);
     buf = NULL;
-    if (res == -ENOBUFS && !asked) {
+    if (res == -ENOBUFS) {
       /* Every buffer is held (by the program, or by results not yet reported): the recv
-       * goes on when one comes back. */
+       * goes on when one comes back, unless it was asked to end, which it now does. */
+      if (asked) {
+        ev__op_result(loop, op, -ECANCELED, NULL, 0);
+        return;
+      }
       ev__op_starve(loop, op);
       if (ops->pool.free_n)
         ev__ops_buffer_free(loop, ops);
