@@ -199,6 +199,7 @@ ev_tstamp ev__iou_poll_sweep(struct ev_loop *loop, struct iouring *st, ev_tstamp
 
 /* iouring_ops.c */
 int ev__iou_ops_inflight(const struct iouring *st);
+int ev__iou_ops_zc_waiting(const struct iouring *st);
 void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t slot, uint32_t gen,
                      const struct io_uring_cqe *cqe);
 void ev__iou_ops_cancel_all(struct ev_loop *loop, struct iouring *st, int one_by_one);

@@ -34,6 +34,7 @@ struct slot {
   unsigned char restart; /* cancelled by a ring replacement: issue again, do not report */
   unsigned char multi;   /* a multishot request: more completions may come */
   unsigned char zc;      /* a zero-copy send: its notification is still to come */
+  unsigned char zc_seen; /* ... and its result has come: the data is sent, never again */
   unsigned char kind;    /* EVRING_K_* of the request */
   ssize_t zc_res;        /* a zero-copy send's result, reported with its notification */
   char *buf;             /* a pool buffer the request reads into */
@@ -43,6 +44,7 @@ struct iou_ops {
   struct slot *slots;
   uint32_t *free_slots;
   int slot_cap, free_n, inflight;
+  int zc_waiting;      /* zero-copy sends whose result came and notification not yet */
   evring_op **restart; /* operations to issue again on the current ring */
   int restart_n, restart_cap;
   /* the provided-buffer ring, group 0 */
@@ -86,6 +88,11 @@ int ev__iou_ops_inflight(const struct iouring *st)
   return st->ops ? st->ops->inflight : 0;
 }
 
+int ev__iou_ops_zc_waiting(const struct iouring *st)
+{
+  return st->ops ? st->ops->zc_waiting : 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Slots                                                                                      */
 
@@ -105,7 +112,7 @@ static uint32_t slot_new(struct iou_ops *ro, evring_op *op)
   s->gen = (s->gen + 1) & EV__IOU_GEN_MASK;
   s->op = op;
   s->state = SLOT_BUSY;
-  s->restart = s->multi = s->zc = 0;
+  s->restart = s->multi = s->zc = s->zc_seen = 0;
   s->buf = NULL;
   ro->inflight++;
   op->priv_.slot = i;
@@ -115,6 +122,9 @@ static uint32_t slot_new(struct iou_ops *ro, evring_op *op)
 static void slot_free(struct iou_ops *ro, uint32_t i)
 {
   struct slot *s = &ro->slots[i];
+  if (s->zc_seen)
+    ro->zc_waiting--;
+  s->zc_seen = 0;
   s->state = SLOT_FREE;
   s->op = NULL;
   ro->free_slots[ro->free_n++] = i;
@@ -403,8 +413,11 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
      * notification that the kernel is done with the buffer. */
     if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
       s->zc_res = res;
-      if (more)
+      if (more) {
+        s->zc_seen = 1;
+        ro->zc_waiting++;
         return;
+      }
     } else
       res = (int)s->zc_res;
     more = 0;
@@ -524,7 +537,20 @@ void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
     if (s->buf && loop->ops)
       ev__buf_put(loop, loop->ops, s->buf);
     int again = ours && op;
+    int sent = s->zc_seen;
+    ssize_t res = s->zc_res;
     slot_free(ro, (uint32_t)i);
+    if (again && sent) {
+      /* Its data went out on the old ring (only the notification did not come back in
+       * ev__iou_ring_cancel_all's wait): sending it again would send it twice. What is
+       * left of a partial one goes out on the new ring. */
+      if (res > 0 && op->priv_.done + (size_t)res < op->priv_.len)
+        op->priv_.done += (size_t)res;
+      else {
+        ev__op_result(loop, op, res, NULL, 0);
+        continue;
+      }
+    }
     if (again) {
       EV__GROW(ro->restart, ro->restart_cap, ro->restart_n + 1);
       ro->restart[ro->restart_n++] = op;

@@ -247,8 +247,11 @@ void ev__iou_ring_cancel_all(struct ev_loop *loop, struct iouring *st)
   ev__iou_count_syscall(st, 0);
   int r = io_uring_submit_and_get_events(&st->ring);
   ev__iou_process(loop, st, EV__IOU_DRAIN);
-  /* The EPOLL_WAIT's completion says the kernel is done with st->evs. */
-  for (int i = 0; i < 4 && st->wait_inflight && (r >= 0 || r == -ETIME || r == -EINTR); i++) {
+  /* The EPOLL_WAIT's completion says the kernel is done with st->evs; a zero-copy send's
+   * notification, that it is done with the program's buffer. */
+  for (int i = 0; i < 4 && (st->wait_inflight || ev__iou_ops_zc_waiting(st)) &&
+                  (r >= 0 || r == -ETIME || r == -EINTR);
+       i++) {
     struct __kernel_timespec ts = {0, 20 * 1000 * 1000};
     struct io_uring_cqe *cqe;
     ev__iou_count_syscall(st, 0);
