@@ -14,7 +14,7 @@
  * bytes until it is released; file reads see the last completed write; at the end every
  * operation has ended, every fd the program closed is closed, and nothing hangs.
  *
- * Environment: EVRING_OPSFUZZ_SEEDS=A-B or N (default 1-8), EVRING_OPSFUZZ_STEPS (250),
+ * Environment: EVRING_OPSFUZZ_SEEDS=A-B or N (default 1-16), EVRING_OPSFUZZ_STEPS (250),
  * EVRING_OPSFUZZ_TRACE=1 prints every step. A failure names seed, step and mask; the same
  * three (EVRING_TEST_MASK, EVRING_TEST_BACKEND) replay the same program. */
 #include "evring_test.h"
@@ -577,7 +577,7 @@ static void seed_range(unsigned int *from, unsigned int *to)
 {
   const char *s = getenv("EVRING_OPSFUZZ_SEEDS");
   *from = 1;
-  *to = 8;
+  *to = 16;
   if (s && sscanf(s, "%u-%u", from, to) == 1)
     *to = *from;
 }
