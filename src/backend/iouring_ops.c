@@ -414,8 +414,10 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
     if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
       s->zc_res = res;
       if (more) {
-        s->zc_seen = 1;
-        ro->zc_waiting++;
+        if (res > 0) { /* bytes are on their way: this request is never issued again */
+          s->zc_seen = 1;
+          ro->zc_waiting++;
+        }
         return;
       }
     } else
