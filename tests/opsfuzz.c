@@ -67,11 +67,12 @@ static int trace;
 #define CHECK(cond, ...)                                                                      \
   do {                                                                                        \
     if (!(cond)) {                                                                            \
-      printf("# seed %u, step %d, backend %s, mask \"%s\": ", seed_now, step_now,             \
-             test_backend_name(), current_mask);                                              \
-      printf(__VA_ARGS__);                                                                    \
-      printf("\n");                                                                           \
-      fail_msg("%s", #cond);                                                                  \
+      char m_[600];                                                                           \
+      int k_ = snprintf(m_, sizeof m_, "seed %u, step %d, backend %s, mask \"%s\": ",          \
+                        seed_now, step_now, test_backend_name(), current_mask);               \
+      if (k_ > 0 && (size_t)k_ < sizeof m_)                                                   \
+        snprintf(m_ + k_, sizeof m_ - (size_t)k_, __VA_ARGS__);                               \
+      fail_msg("%s (%s)", m_, #cond);                                                         \
     }                                                                                         \
   } while (0)
 
@@ -605,5 +606,5 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(random_operation_programs_lose_no_byte_and_end_every_operation),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return TEST_MAIN("opsfuzz", tests);
 }
