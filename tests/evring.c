@@ -857,6 +857,85 @@ EVTEST(recv_delivers_every_byte_in_order_then_end_of_stream)
   close(sv[0]);
 }
 
+/* A recv stopped in its first callback while the data behind it had already arrived (an
+ * io_uring loop receives ahead of the callbacks), then started again: every byte arrives,
+ * once and in order, as with an ev_io watcher stopped and started again */
+EVTEST(recv_stopped_and_started_again_loses_no_byte)
+{
+  enum { LEN = 96 << 10 };
+  struct ev_loop *loop = test_loop(0);
+  int sv[2];
+  test_sockpair(sv);
+  assert_int_equal(evring_set_recv_buffers(loop, 64, 1024), 0);
+  char *data = malloc(LEN);
+  assert_non_null(data);
+  fill_pattern(data, LEN, 0, 23);
+  assert_int_equal(write(sv[1], data, LEN), LEN);
+  struct rec r;
+  rec_init(&r, 23);
+  r.stop_at = 1;
+  evring_recv(loop, &r.op, sv[0]);
+  assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
+  run_for(loop, 0.02);
+  assert_int_equal(r.calls, 1);
+  assert_false(ev_is_active(&r.op));
+  r.stop_at = 0;
+  evring_recv(loop, &r.op, sv[0]);
+  assert_true(RUN_UNTIL(loop, r.bytes >= LEN, WAIT));
+  assert_int_equal(r.bytes, LEN);
+  assert_int_equal(r.bad_data, 0);
+  assert_int_equal(r.errors, 0);
+  assert_true(r.max_chunk <= 1024);
+  evring_stop(loop, &r.op);
+  ev_loop_destroy(loop);
+  free(data);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+/* A stopped recv's unreported bytes belong to its socket: a recv on the same fd number after
+ * the socket was closed and the number reused for another one gets only the new socket's */
+EVTEST(recv_after_the_fd_was_reused_gets_only_the_new_sockets_bytes)
+{
+  struct ev_loop *loop = test_loop(0);
+  int sv[2];
+  test_sockpair(sv);
+  char *data = malloc(8192);
+  assert_non_null(data);
+  fill_pattern(data, 8192, 0, 5);
+  assert_int_equal(write(sv[1], data, 8192), 8192);
+  struct rec r;
+  rec_init(&r, 5);
+  r.stop_at = 1;
+  assert_int_equal(evring_set_recv_buffers(loop, 64, 512), 0);
+  evring_recv(loop, &r.op, sv[0]);
+  assert_true(RUN_UNTIL(loop, r.calls >= 1, WAIT));
+  run_for(loop, 0.02);
+  int fd = sv[0];
+  close(sv[0]);
+  close(sv[1]);
+  int nv[2];
+  test_sockpair(nv);
+  if (nv[0] != fd) { /* the new pair must take the old number */
+    assert_int_equal(dup2(nv[0], fd), fd);
+    close(nv[0]);
+    nv[0] = fd;
+  }
+  fill_pattern(data, 100, 0, 6);
+  assert_int_equal(write(nv[1], data, 100), 100);
+  rec_init(&r, 6);
+  evring_recv(loop, &r.op, nv[0]);
+  assert_true(RUN_UNTIL(loop, r.bytes >= 100, WAIT));
+  run_for(loop, 0.02);
+  assert_int_equal(r.bytes, 100);
+  assert_int_equal(r.bad_data, 0);
+  evring_stop(loop, &r.op);
+  ev_loop_destroy(loop);
+  free(data);
+  close(nv[0]);
+  close(nv[1]);
+}
+
 /* The peer closes at once: one callback, res 0, the operation ended */
 EVTEST(recv_end_of_stream_ends_the_operation)
 {
@@ -2696,6 +2775,8 @@ int main(void)
     cmocka_unit_test(deadline_does_not_fire_after_completion),
     cmocka_unit_test(send_deadline_ends_it_with_etimedout),
     cmocka_unit_test(recv_delivers_every_byte_in_order_then_end_of_stream),
+    cmocka_unit_test(recv_stopped_and_started_again_loses_no_byte),
+    cmocka_unit_test(recv_after_the_fd_was_reused_gets_only_the_new_sockets_bytes),
     cmocka_unit_test(recv_end_of_stream_ends_the_operation),
     cmocka_unit_test(recv_connection_reset_reports_econnreset),
     cmocka_unit_test(recv_on_a_pipe_reports_enotsock),

@@ -36,6 +36,7 @@ struct slot {
   unsigned char zc;      /* a zero-copy send: its notification is still to come */
   unsigned char zc_seen; /* ... and its result has come: the data is sent, never again */
   unsigned char kind;    /* EVRING_K_* of the request */
+  int fd;                /* of the request: where a stopped recv's late bytes are stashed */
   ssize_t zc_res;        /* a zero-copy send's result, reported with its notification */
   char *buf;             /* a pool buffer the request reads into */
 };
@@ -245,6 +246,7 @@ static void issue(struct ev_loop *loop, struct iouring *st, struct iou_ops *ro, 
   ro->pid = st->pid;
   s->buf = buf;
   s->kind = (unsigned char)op->kind;
+  s->fd = op->fd;
   size_t left = op->priv_.len - op->priv_.done;
   if (left > 0x7ffff000u)
     left = 0x7ffff000u; /* what one system call transfers at most; the rest follows */
@@ -333,9 +335,10 @@ static void ring_cancel(struct ev_loop *loop, evring_op *op)
     ev__op_result(loop, op, -ECANCELED, NULL, 0); /* waiting to be issued again */
 }
 
-/* The operation ends now. Its request is detached; unless it touches nothing of the
- * program's (accept, recv into evring's buffers), the kernel's answer to its cancellation is
- * waited for, so that the program's buffer is its own again when evring_stop returns. */
+/* The operation ends now. Its request is detached; except for an accept (which touches
+ * nothing of the program's), the kernel's answer to its cancellation is waited for: the
+ * program's buffer is its own again when evring_stop returns, and a recv's last bytes are in
+ * the stash before a new recv on the fd can start. */
 static void ring_stop(struct ev_loop *loop, evring_op *op)
 {
   struct iouring *st = loop->backend_data;
@@ -352,7 +355,7 @@ static void ring_stop(struct ev_loop *loop, evring_op *op)
   if (ev__iou_ring_start(loop, st) < 0)
     return;
   submit_cancel(loop, st, i);
-  if (op->kind == EVRING_K_ACCEPT || op->kind == EVRING_K_RECV) {
+  if (op->kind == EVRING_K_ACCEPT) {
     /* Nothing of the program's is in it; but the request holds the file until it is gone
      * (a close by the program must close), which on a DEFER_TASKRUN ring takes an enter. */
     ev__iou_enter_nowait(st);
@@ -428,7 +431,10 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
   if (!more || !s->multi)
     slot_free(ro, i);
 
-  if (!op) { /* detached: only what the request held goes back; a connection is closed */
+  if (!op) { /* detached: what the request held goes back, bytes a stopped recv received to
+              * the stash of its fd; a connection is closed */
+    if (buf && s->kind == EVRING_K_RECV && res > 0)
+      ev__stash_put(ops, s->fd, buf, (size_t)res);
     if (buf)
       ev__buf_put(loop, ops, buf);
     if (s->kind == EVRING_K_ACCEPT && res >= 0)

@@ -89,8 +89,10 @@ char *ev__buf_get(struct ev__bufpool *p)
 void ev__buf_put(struct ev_loop *loop, struct ev__ops *ops, char *buf)
 {
   struct ev__bufpool *p = &ops->pool;
-  if (!p->base || buf < p->base || buf >= p->base + (size_t)p->count * p->size)
+  if (!p->base || buf < p->base || buf >= p->base + (size_t)p->count * p->size) {
+    ev__stash_buf_put(ops, buf);
     return;
+  }
   unsigned int bid = buf_id(p, buf);
   if (!p->held[bid])
     return;

@@ -396,6 +396,7 @@ void evring_recv(struct ev_loop *loop, evring_op *op, int fd)
     finish(loop, op, r, NULL);
     return;
   }
+  ev__stash_deliver(loop, op); /* what a stopped recv on this socket left comes first */
   launch(loop, op);
 }
 
@@ -440,8 +441,10 @@ void evring_sendmsg(struct ev_loop *loop, evring_op *op, int fd, const struct ms
 
 void evring_close(struct ev_loop *loop, evring_op *op, int fd)
 {
-  if (begin(loop, op, EVRING_K_CLOSE, fd) == 0)
+  if (begin(loop, op, EVRING_K_CLOSE, fd) == 0) {
+    ev__stash_drop(loop->ops, fd);
     launch(loop, op);
+  }
 }
 
 void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how)
@@ -455,12 +458,28 @@ void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how)
 /* ------------------------------------------------------------------------------------------ */
 /* Ending early                                                                               */
 
+/* A recv being stopped: the bytes of its results not yet reported go to the fd's stash, before
+ * what its request still brings in while the mechanism stops it. */
+static void stash_queue(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
+{
+  struct evring_result_queue_ *q = op->priv_.q;
+  for (; q && q->n; q->n--, q->head = (q->head + 1) % q->cap) {
+    struct ev__op_res *e = &q->e[q->head];
+    if (e->buf && e->res > 0)
+      ev__stash_put(ops, op->fd, e->buf, (size_t)e->res);
+    if (e->buf)
+      ev__buf_put(loop, ops, e->buf);
+  }
+}
+
 void evring_stop(struct ev_loop *loop, evring_op *op)
 {
   struct ev__ops *ops = loop->ops;
   ev__clear_pending(loop, (ev_watcher *)op);
   if (!op->active || !ops)
     return;
+  if (op->kind == EVRING_K_RECV)
+    stash_queue(loop, ops, op);
   unsigned int st = op->priv_.state;
   if (st & EV__OP_INFLIGHT)
     ops->mech->stop(loop, op);
@@ -594,6 +613,7 @@ void ev__ops_free(struct ev_loop *loop)
   if (!ops)
     return;
   ev__buf_pool_free(&ops->pool);
+  ev__stash_free(ops);
   ev__wlist_free(&ops->active);
   ev__free(ops->sendq);
   ev__free(ops->starved);

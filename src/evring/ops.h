@@ -3,6 +3,7 @@
  *   ops.c       the public functions: an operation's life (start, results, the callback,
  *               stop, cancel, deadline), per-fd send order, partial transfers, fork, destroy
  *   buffers.c   the receive buffers an evring_recv fills
+ *   stash.c     what a stopped recv had received and not reported, for the fd's next recv
  *   ready.c     the readiness mechanism: non-blocking system calls, ev_io when they would block
  *   ../backend/iouring_ops.c   the ring mechanism: the io_uring backend's ring does the I/O
  *
@@ -80,8 +81,23 @@ struct ev__ops {
   char *lent;              /* the receive buffer whose callback runs (ev__op_invoke) */
   evring_op **starved;     /* recvs waiting for a free receive buffer */
   int starved_n, starved_cap;
+  struct ev__stash *stash; /* per fd: bytes a stopped recv took and did not report */
+  int stash_n, stash_cap;
+  char **own;              /* buffers of stashed bytes being reported or kept (stash.c) */
+  int own_n, own_cap;
   pid_t pid;               /* the process whose kernel requests these are */
 };
+
+/* stash.c */
+/* Bytes received for fd and not reported, appended to its stash (dropped when fd is closed). */
+void ev__stash_put(struct ev__ops *ops, int fd, const char *bytes, size_t n);
+void ev__stash_drop(struct ev__ops *ops, int fd);
+/* A recv starts: the stash of its fd (if fd still names that file) becomes its first results.
+ * 1 if there was one. */
+int ev__stash_deliver(struct ev_loop *loop, evring_op *op);
+/* A buffer that is not the pool's: 1 if it was one of the stash's (now freed). */
+int ev__stash_buf_put(struct ev__ops *ops, char *buf);
+void ev__stash_free(struct ev__ops *ops);
 
 /* ops.c */
 struct ev__ops *ev__ops_get(struct ev_loop *loop);
