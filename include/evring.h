@@ -171,10 +171,11 @@ void evring_close(struct ev_loop *loop, evring_op *op, int fd);
 void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how);
 
 /* End an active operation now: no callback comes any more, and when this returns the kernel
- * no longer uses its buffers. No effect on an inactive operation. Bytes a recv had received
- * and not yet reported are kept for the next evring_recv on the same socket, which reports
- * them first (nothing is lost, as when an ev_io watcher is stopped); connections an accept
- * had accepted and not yet reported are closed (evring_cancel reports them). */
+ * no longer uses its buffers. No effect on an inactive operation. What a recv or accept had
+ * received and not yet reported (bytes, connections) is kept for the next evring_recv or
+ * evring_accept on the same socket, which reports it first: nothing is lost, as when an
+ * ev_io watcher is stopped. evring_close of the socket or ev_loop_destroy drops it (closing
+ * the connections). */
 void evring_stop(struct ev_loop *loop, evring_op *op);
 
 /* Ask an active operation to end; its callback reports -ECANCELED (or the result it reached

@@ -335,10 +335,10 @@ static void ring_cancel(struct ev_loop *loop, evring_op *op)
     ev__op_result(loop, op, -ECANCELED, NULL, 0); /* waiting to be issued again */
 }
 
-/* The operation ends now. Its request is detached; except for an accept (which touches
- * nothing of the program's), the kernel's answer to its cancellation is waited for: the
- * program's buffer is its own again when evring_stop returns, and a recv's last bytes are in
- * the stash before a new recv on the fd can start. */
+/* The operation ends now. Its request is detached and the kernel's answer to its
+ * cancellation waited for: when evring_stop returns, the program's buffer is its own again,
+ * the request no longer holds the file (a close by the program closes), and what a recv or
+ * accept took meanwhile is in the stash before a new one on the fd can start. */
 static void ring_stop(struct ev_loop *loop, evring_op *op)
 {
   struct iouring *st = loop->backend_data;
@@ -355,13 +355,6 @@ static void ring_stop(struct ev_loop *loop, evring_op *op)
   if (ev__iou_ring_start(loop, st) < 0)
     return;
   submit_cancel(loop, st, i);
-  if (op->kind == EVRING_K_ACCEPT) {
-    /* Nothing of the program's is in it; but the request holds the file until it is gone
-     * (a close by the program must close), which on a DEFER_TASKRUN ring takes an enter. */
-    ev__iou_enter_nowait(st);
-    ev__iou_process(loop, st, EV__IOU_DISPATCH);
-    return;
-  }
   for (int tries = 0; tries < 200 && ro->slots[i].state == SLOT_BUSY && ro->slots[i].gen == gen;
        tries++) {
     struct __kernel_timespec ts = {0, 5 * 1000 * 1000};
@@ -431,14 +424,14 @@ void ev__iou_op_done(struct ev_loop *loop, struct iouring *st, uint32_t i, uint3
   if (!more || !s->multi)
     slot_free(ro, i);
 
-  if (!op) { /* detached: what the request held goes back, bytes a stopped recv received to
-              * the stash of its fd; a connection is closed */
+  if (!op) { /* detached by a stop: what the request held goes back, bytes received and
+              * connections accepted to the stash of its fd */
     if (buf && s->kind == EVRING_K_RECV && res > 0)
       ev__stash_put(ops, s->fd, buf, (size_t)res);
     if (buf)
       ev__buf_put(loop, ops, buf);
     if (s->kind == EVRING_K_ACCEPT && res >= 0)
-      close(res);
+      ev__stash_put_conn(ops, s->fd, res);
     return;
   }
   if (res == -ECANCELED && restart && !more) {

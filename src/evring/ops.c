@@ -368,6 +368,7 @@ void evring_accept(struct ev_loop *loop, evring_op *op, int fd, int flags)
 {
   if (begin(loop, op, EVRING_K_ACCEPT, fd) == 0) {
     op->priv_.arg = flags;
+    ev__stash_deliver(loop, op); /* what a stopped accept on this socket left comes first */
     launch(loop, op);
   }
 }
@@ -458,13 +459,16 @@ void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how)
 /* ------------------------------------------------------------------------------------------ */
 /* Ending early                                                                               */
 
-/* A recv being stopped: the bytes of its results not yet reported go to the fd's stash, before
- * what its request still brings in while the mechanism stops it. */
+/* A recv or accept being stopped: the bytes and connections of its results not yet reported
+ * go to the fd's stash, before what its request still brings in while the mechanism stops
+ * it. */
 static void stash_queue(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
 {
   struct evring_result_queue_ *q = op->priv_.q;
   for (; q && q->n; q->n--, q->head = (q->head + 1) % q->cap) {
     struct ev__op_res *e = &q->e[q->head];
+    if (op->kind == EVRING_K_ACCEPT && e->res >= 0)
+      ev__stash_put_conn(ops, op->fd, (int)e->res);
     if (e->buf && e->res > 0)
       ev__stash_put(ops, op->fd, e->buf, (size_t)e->res);
     if (e->buf)
@@ -478,7 +482,7 @@ void evring_stop(struct ev_loop *loop, evring_op *op)
   ev__clear_pending(loop, (ev_watcher *)op);
   if (!op->active || !ops)
     return;
-  if (op->kind == EVRING_K_RECV)
+  if (ev__op_multishot(op))
     stash_queue(loop, ops, op);
   unsigned int st = op->priv_.state;
   if (st & EV__OP_INFLIGHT)

@@ -3,7 +3,8 @@
  *   ops.c       the public functions: an operation's life (start, results, the callback,
  *               stop, cancel, deadline), per-fd send order, partial transfers, fork, destroy
  *   buffers.c   the receive buffers an evring_recv fills
- *   stash.c     what a stopped recv had received and not reported, for the fd's next recv
+ *   stash.c     what a stopped recv or accept had received and not reported, for the next
+ *               one on the same socket
  *   ready.c     the readiness mechanism: non-blocking system calls, ev_io when they would block
  *   ../backend/iouring_ops.c   the ring mechanism: the io_uring backend's ring does the I/O
  *
@@ -89,11 +90,13 @@ struct ev__ops {
 };
 
 /* stash.c */
-/* Bytes received for fd and not reported, appended to its stash (dropped when fd is closed). */
+/* Bytes received on fd, a connection accepted on fd, not reported: to fd's stash (when fd is
+ * closed already, the bytes are dropped and the connection closed). */
 void ev__stash_put(struct ev__ops *ops, int fd, const char *bytes, size_t n);
+void ev__stash_put_conn(struct ev__ops *ops, int fd, int conn);
 void ev__stash_drop(struct ev__ops *ops, int fd);
-/* A recv starts: the stash of its fd (if fd still names that file) becomes its first results.
- * 1 if there was one. */
+/* A recv or accept starts: the stash of its fd (if fd still names that file) becomes its
+ * first results. 1 if there was one. */
 int ev__stash_deliver(struct ev_loop *loop, evring_op *op);
 /* A buffer that is not the pool's: 1 if it was one of the stash's (now freed). */
 int ev__stash_buf_put(struct ev__ops *ops, char *buf);
