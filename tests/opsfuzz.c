@@ -6,12 +6,14 @@
  * steps — sends and sendmsgs of 1 byte to 70 KiB (some zero-copy, some at another priority),
  * receives started, stopped (also in their own callbacks), cancelled or given an idle
  * deadline, received buffers kept and
- * released later, pipe and file reads and writes — each followed by a loop iteration or not;
+ * released later, pipe and file reads and writes, more connections made while the accept is
+ * stopped, cancelled and started again — each followed by a loop iteration or not;
  * then every channel is drained, shut down and closed through operations. The model says:
  * every byte sent arrives once and in order; every send completes once, with all its bytes;
  * a stopped operation calls back no more; a
  * cancelled or timed-out one ends with exactly one final callback; a kept buffer keeps its
- * bytes until it is released; file reads see the last completed write; at the end every
+ * bytes until it is released; file reads see the last completed write; every connection is
+ * accepted once; at the end every
  * operation has ended, every fd the program closed is closed, and nothing hangs.
  *
  * Environment: EVRING_OPSFUZZ_SEEDS=A-B or N (default 1-16), EVRING_OPSFUZZ_STEPS (250),
@@ -144,6 +146,16 @@ static void on_send(struct ev_loop *loop, evring_op *op, int revents)
   TRACE("chan %d send %llu done (%zu)", ch->idx, (unsigned long long)s->seq, s->len);
 }
 
+/* For a failure's message: the stream offset that bytes received out of place were sent at,
+ * or -1. */
+static long long where_from(const char *buf, size_t n, const struct chan *ch)
+{
+  for (uint64_t at = 0; at + n <= ch->queued; at++)
+    if (is_pattern(buf, n, at, (unsigned int)ch->idx))
+      return (long long)at;
+  return -1;
+}
+
 static void on_recv(struct ev_loop *loop, evring_op *op, int revents)
 {
   struct chan *ch = op->data;
@@ -155,8 +167,9 @@ static void on_recv(struct ev_loop *loop, evring_op *op, int revents)
     CHECK(ch->got + n <= ch->queued, "channel %d: %zu bytes received at %llu, only %llu sent",
           ch->idx, n, (unsigned long long)ch->got, (unsigned long long)ch->queued);
     CHECK(is_pattern(op->buf, n, ch->got, (unsigned int)ch->idx),
-          "channel %d: the %zu bytes received at offset %llu are not the ones sent there",
-          ch->idx, n, (unsigned long long)ch->got);
+          "channel %d: the %zu bytes received at offset %llu are not the ones sent there "
+          "(they are those of offset %lld)", ch->idx, n, (unsigned long long)ch->got,
+          where_from(op->buf, n, ch));
     if (ch->nkept < NKEEP && decide(3, (uint64_t)ch->idx, ch->got)) {
       char *b = evring_buf_keep(loop, op);
       CHECK(b == op->buf, "channel %d: evring_buf_keep gave another buffer", ch->idx);
@@ -335,21 +348,84 @@ static void file_step(struct ev_loop *loop)
 /* ---------------------------------------------------------------------------------------- */
 /* Connections through operations; closing through operations. */
 
-static int accepted[NTCP], naccepted;
-static int accept_cancelled;
+#define NEXTRA 24    /* more connections made during the steps */
+
+static int accepted[NTCP + NEXTRA], naccepted;
+static int accept_on;        /* started, not stopped, no final callback yet */
+static int accept_cancelled; /* evring_cancel asked: one final callback must come */
 static evring_op accept_op;
+static int listen_fd;
+static struct sockaddr_in listen_addr;
 
 static void on_accept(struct ev_loop *loop, evring_op *op, int revents)
 {
+  CHECK(accept_on, "accept called back after it was stopped or had ended (res %zd)", op->res);
   if (op->res >= 0) {
     CHECK(op->flags & EVRING_MORE, "multishot accept ended with a connection");
-    CHECK(naccepted < NTCP, "more connections accepted than made");
+    CHECK(naccepted < NTCP + NEXTRA, "more connections accepted than made");
+    CHECK(fcntl((int)op->res, F_GETFD) >= 0, "accepted fd %zd is not open", op->res);
     accepted[naccepted++] = (int)op->res;
     return;
   }
   CHECK(op->res == -ECANCELED && accept_cancelled && !(op->flags & EVRING_MORE),
         "accept gave %zd (flags %#x)", op->res, op->flags);
-  accept_cancelled = 2;
+  accept_on = accept_cancelled = 0;
+}
+
+static void accept_start(struct ev_loop *loop)
+{
+  accept_on = 1;
+  accept_cancelled = 0;
+  evring_accept(loop, &accept_op, listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/* Connections made during the steps: each must be accepted once, whatever happens to the
+ * accept meanwhile. */
+static struct extra {
+  evring_op op;
+  int fd, done;
+} extras[NEXTRA];
+static int nextra;
+
+static void on_extra_connect(struct ev_loop *loop, evring_op *op, int revents)
+{
+  struct extra *x = (struct extra *)op;
+  CHECK(op->res == 0, "connect of an extra connection gave %zd", op->res);
+  x->done = 1;
+}
+
+static void accept_step(struct ev_loop *loop)
+{
+  unsigned int what = rnd(4);
+  if (what == 0 && nextra < NEXTRA) {
+    struct extra *x = &extras[nextra++];
+    x->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(x->fd >= 0);
+    evring_op_init(&x->op, on_extra_connect);
+    evring_connect(loop, &x->op, x->fd, (const struct sockaddr *)&listen_addr,
+                   sizeof listen_addr);
+    TRACE("extra connection %d", nextra);
+  } else if (!accept_on) {
+    accept_start(loop);
+    TRACE("accept start");
+  } else if (what == 1 && !accept_cancelled) {
+    evring_stop(loop, &accept_op);
+    CHECK(!ev_is_active(&accept_op), "accept active after evring_stop");
+    accept_on = 0;
+    TRACE("accept stop");
+  } else if (what == 2 && !accept_cancelled) {
+    accept_cancelled = 1;
+    evring_cancel(loop, &accept_op);
+    TRACE("accept cancel");
+  }
+}
+
+static int extras_connected(void)
+{
+  for (int i = 0; i < nextra; i++)
+    if (!extras[i].done)
+      return 0;
+  return 1;
 }
 
 struct result {
@@ -366,8 +442,7 @@ static void on_result(struct ev_loop *loop, evring_op *op, int revents)
   r->res = op->res;
 }
 
-static void make_tcp_chan(struct ev_loop *loop, struct chan *ch, int lfd,
-                          const struct sockaddr_in *addr)
+static void make_tcp_chan(struct ev_loop *loop, struct chan *ch, const struct sockaddr_in *addr)
 {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
@@ -444,8 +519,9 @@ static void run_program(unsigned int seed, int steps)
   memset(chans, 0, sizeof chans);
   memset(&pipe_, 0, sizeof pipe_);
   memset(regions, 0, sizeof regions);
-  naccepted = 0;
-  accept_cancelled = 0;
+  naccepted = nextra = 0;
+  accept_on = accept_cancelled = 0;
+  memset(extras, 0, sizeof extras);
 
   struct ev_loop *loop = test_loop(0);
   static const unsigned int counts[] = {8, 32, 1024}, sizes[] = {512, 4096};
@@ -455,10 +531,9 @@ static void run_program(unsigned int seed, int steps)
   ev_timer_init(&tick, tick_cb, 0.001, 0.001);
   ev_timer_start(loop, &tick);
 
-  struct sockaddr_in addr;
-  int lfd = tcp_listener(&addr);
+  listen_fd = tcp_listener(&listen_addr);
   evring_op_init(&accept_op, on_accept);
-  evring_accept(loop, &accept_op, lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  accept_start(loop);
   for (int c = 0; c < NCHAN; c++) {
     struct chan *ch = &chans[c];
     ch->idx = c;
@@ -466,7 +541,7 @@ static void run_program(unsigned int seed, int steps)
       assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ch->fd),
                        0);
     else
-      make_tcp_chan(loop, ch, lfd, &addr);
+      make_tcp_chan(loop, ch, &listen_addr);
     evring_op_init(&ch->recv, on_recv);
     ch->recv.data = ch;
     for (int i = 0; i < NSEND; i++) {
@@ -474,10 +549,6 @@ static void run_program(unsigned int seed, int steps)
       ch->sends[i].op.data = &ch->sends[i];
     }
   }
-  accept_cancelled = 1;
-  evring_cancel(loop, &accept_op);
-  CHECK(RUN_UNTIL(loop, accept_cancelled == 2, WAIT), "cancelled accept never called back");
-  assert_int_equal(close(lfd), 0);
 
   assert_int_equal(pipe2(pipe_.fd, O_NONBLOCK | O_CLOEXEC), 0);
   evring_op_init(&pipe_.w, on_pipe_write);
@@ -512,6 +583,8 @@ static void run_program(unsigned int seed, int steps)
       pipe_step(loop);
     else if (what < 18)
       file_step(loop);
+    else
+      accept_step(loop);
     unsigned int run = rnd(4);
     if (run == 1)
       ev_run(loop, EVRUN_NOWAIT);
@@ -544,6 +617,18 @@ static void run_program(unsigned int seed, int steps)
     describe();
   CHECK(everything_sent(), "not everything arrived within 20 s");
   CHECK(RUN_UNTIL(loop, regions_idle(), WAIT), "file operations never called back");
+  CHECK(RUN_UNTIL(loop, !accept_cancelled, WAIT), "cancelled accept never called back");
+  if (!accept_on)
+    accept_start(loop);
+  CHECK(RUN_UNTIL(loop, extras_connected() && naccepted == NTCP + nextra, WAIT),
+        "%d of %d extra connections accepted", naccepted - NTCP, nextra);
+  evring_stop(loop, &accept_op);
+  accept_on = 0;
+  for (int i = 0; i < nextra; i++) {
+    close(extras[i].fd);
+    close(accepted[NTCP + i]);
+  }
+  assert_int_equal(close(listen_fd), 0);
 
   /* The end: shut down every sender (the receiver sees the end of its stream), close all. */
   step_now = -2;

@@ -321,6 +321,10 @@ static void grow(struct ev_loop *loop, struct iouring *st)
 {
   if (st->fixed_size)
     return;
+  /* A zero-copy send's notification, the kernel's word that it is done with the program's
+   * buffer, comes from the ring it was sent on: the ring grows once none is awaited. */
+  if (ev__iou_ops_zc_waiting(st))
+    return;
   /* Per-fd polls want an SQE and a CQE each; ring epoll's requests carry no completion
    * unless refused, and a batch bigger than the SQ goes to the kernel in parts. */
   unsigned int want = st->mode == EV__IOU_MODE_POLL ? ring_size_for(st->nfds) : st->sq_size;

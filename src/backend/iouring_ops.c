@@ -543,8 +543,9 @@ void ev__iou_ops_ring_replaced(struct ev_loop *loop, struct iouring *st)
     slot_free(ro, (uint32_t)i);
     if (again && sent) {
       /* Its data went out on the old ring (only the notification did not come back in
-       * ev__iou_ring_cancel_all's wait): sending it again would send it twice. What is
-       * left of a partial one goes out on the new ring. */
+       * ev__iou_ring_cancel_all's wait; growth waits for it, a failed or forked ring cannot):
+       * sending it again would send it twice. What is left of a partial one goes out on the
+       * new ring. */
       if (res > 0 && op->priv_.done + (size_t)res < op->priv_.len)
         op->priv_.done += (size_t)res;
       else {
