@@ -2416,6 +2416,45 @@ EVTEST(fork_child_sees_ecanceled_and_the_parent_is_unaffected)
   close(st.p[1]);
 }
 
+/* A connection a stopped accept had taken and not reported is kept for the next accept; a
+ * forked child (ev_loop_fork) closes its copy of it, so that the parent's close ends the
+ * connection while the child lives on */
+EVTEST(fork_child_closes_its_copies_of_kept_connections)
+{
+  struct ev_loop *loop = test_loop(0);
+  struct sockaddr_in addr;
+  int lfd = tcp_listener(&addr);
+  int c = tcp_client(&addr);
+  struct acceptor a;
+  acceptor_init(&a, SOCK_NONBLOCK);
+  ev_set_invoke_pending_cb(loop, invoke_nothing);
+  evring_accept(loop, &a.r.op, lfd, SOCK_NONBLOCK);
+  assert_true(RUN_UNTIL(loop, ev_is_pending(&a.r.op), WAIT));
+  evring_stop(loop, &a.r.op);
+  ev_set_invoke_pending_cb(loop, ev_invoke_pending);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    ev_loop_fork(loop);
+    ev_run(loop, EVRUN_NOWAIT);
+    usleep(1500 * 1000);
+    _exit(0);
+  }
+  usleep(200 * 1000); /* the child has done its ev_loop_fork */
+  evring_accept(loop, &a.r.op, lfd, SOCK_NONBLOCK);
+  assert_true(RUN_UNTIL(loop, a.n >= 1, WAIT));
+  evring_stop(loop, &a.r.op);
+  close(a.fds[0]);
+  int eof = test_peer_sees_eof(c, 1000);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (!eof)
+    fail_msg("the client saw no end of its connection: the child kept a copy open");
+  ev_loop_destroy(loop);
+  close(c);
+  close(lfd);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Bad input */
 
@@ -2830,6 +2869,7 @@ int main(void)
     cmocka_unit_test(loop_destroy_with_ops_in_flight_calls_nothing_and_closes_nothing),
     cmocka_unit_test(ev_loop_fork_in_the_owning_process_keeps_ops_going),
     cmocka_unit_test(fork_child_sees_ecanceled_and_the_parent_is_unaffected),
+    cmocka_unit_test(fork_child_closes_its_copies_of_kept_connections),
     cmocka_unit_test(bad_fd_reports_ebadf_for_every_operation),
     cmocka_unit_test(results_drained_while_preparing_the_wait_do_not_wait),
     cmocka_unit_test(more_operations_than_ring_entries_all_complete),

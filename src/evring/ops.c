@@ -593,6 +593,7 @@ void ev__ops_fork(struct ev_loop *loop)
   }
   for (int fd = 0; fd < ops->sendq_cap; fd++)
     ops->sendq[fd].head = ops->sendq[fd].tail = NULL;
+  ev__stash_drop_all(ops); /* the child's copies of stashed connections are closed */
   ops->mech = choose_mech(loop);
 }
 

@@ -95,6 +95,8 @@ struct ev__ops {
 void ev__stash_put(struct ev__ops *ops, int fd, const char *bytes, size_t n);
 void ev__stash_put_conn(struct ev__ops *ops, int fd, int conn);
 void ev__stash_drop(struct ev__ops *ops, int fd);
+/* Every stash (a forked child: the sockets are the parent's business). */
+void ev__stash_drop_all(struct ev__ops *ops);
 /* A recv or accept starts: the stash of its fd (if fd still names that file) becomes its
  * first results. 1 if there was one. */
 int ev__stash_deliver(struct ev_loop *loop, evring_op *op);

@@ -140,10 +140,15 @@ int ev__stash_buf_put(struct ev__ops *ops, char *buf)
   return 0;
 }
 
-void ev__stash_free(struct ev__ops *ops)
+void ev__stash_drop_all(struct ev__ops *ops)
 {
   while (ops->stash_n)
     drop(ops, ops->stash_n - 1);
+}
+
+void ev__stash_free(struct ev__ops *ops)
+{
+  ev__stash_drop_all(ops);
   ev__free(ops->stash);
   ops->stash = NULL;
   ops->stash_cap = 0;
