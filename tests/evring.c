@@ -1848,6 +1848,46 @@ EVTEST(cancel_of_a_waiting_accept_reports_ecanceled)
   close(lfd);
 }
 
+/* Cancelled in the iteration in which the loop's ring is replaced by a bigger one (300 fds
+ * more to watch: per-fd polls need a bigger ring): the cancellation is not lost with the old
+ * ring, the accept ends with -ECANCELED */
+static void idle_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+}
+
+EVTEST(cancel_in_the_iteration_the_ring_grows_reports_ecanceled)
+{
+  enum { N = 300 };
+  struct ev_loop *loop = test_loop(0);
+  struct sockaddr_in addr;
+  int lfd = tcp_listener(&addr);
+  struct acceptor a;
+  acceptor_init(&a, SOCK_NONBLOCK);
+  evring_accept(loop, &a.r.op, lfd, SOCK_NONBLOCK);
+  test_run_nowait(loop, 3);
+  static int p[N][2];
+  static ev_io w[N];
+  for (int i = 0; i < N; i++) {
+    make_pipe(p[i]);
+    ev_io_init(&w[i], idle_io_cb, p[i][0], EV_READ);
+    ev_io_start(loop, &w[i]);
+  }
+  evring_cancel(loop, &a.r.op);
+  assert_true(RUN_UNTIL(loop, a.r.calls >= 1, WAIT));
+  run_for(loop, 0.02);
+  assert_int_equal(a.r.calls, 1);
+  if (a.r.res != -ECANCELED)
+    fail_msg("res = %zd, expected -ECANCELED", a.r.res);
+  assert_false(ev_is_active(&a.r.op));
+  for (int i = 0; i < N; i++) {
+    ev_io_stop(loop, &w[i]);
+    close(p[i][0]);
+    close(p[i][1]);
+  }
+  ev_loop_destroy(loop);
+  close(lfd);
+}
+
 /* Cancelled right after the start, before the loop ran: -ECANCELED too */
 EVTEST(cancel_right_after_the_start_reports_ecanceled)
 {
@@ -2857,6 +2897,7 @@ int main(void)
     cmocka_unit_test(stop_or_cancel_of_an_inactive_op_does_nothing),
     cmocka_unit_test(cancel_reports_ecanceled_once),
     cmocka_unit_test(cancel_of_a_waiting_accept_reports_ecanceled),
+    cmocka_unit_test(cancel_in_the_iteration_the_ring_grows_reports_ecanceled),
     cmocka_unit_test(cancel_right_after_the_start_reports_ecanceled),
     cmocka_unit_test(cancel_of_an_op_that_completes_reports_one_result),
     cmocka_unit_test(higher_priority_op_runs_first),

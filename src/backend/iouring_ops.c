@@ -575,7 +575,11 @@ void ev__iou_ops_restart(struct ev_loop *loop, struct iouring *st)
   ro->restart_n = ro->restart_cap = 0;
   for (int k = 0; k < n; k++) {
     evring_op *op = list[k];
-    if (op->active && (op->priv_.state & EV__OP_INFLIGHT) && !slot_of(ro, op))
+    if (!op->active || !(op->priv_.state & EV__OP_INFLIGHT) || slot_of(ro, op))
+      continue;
+    if (op->priv_.state & (EV__OP_CANCEL | EV__OP_TIMEDOUT))
+      ev__op_result(loop, op, -ECANCELED, NULL, 0); /* asked to end while between rings */
+    else
       issue(loop, st, ro, op);
   }
   ev__free(list);
