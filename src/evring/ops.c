@@ -144,19 +144,27 @@ static void queue_push(evring_op *op, ssize_t res, char *buf, int more)
   e->more = (unsigned int)more;
 }
 
-/* Results not yet reported give back what they hold: buffers, and accepted connections
- * (closed: nobody knows their fd); the queue goes. */
-static void queue_drop(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
+/* Results not yet reported give back what they hold: buffers, and accepted connections. With
+ * `keep` (a stop) their bytes and connections go to the fd's stash, before what its request
+ * still brings in while the mechanism stops it; else the connections are closed (nobody knows
+ * their fd). The queue goes. */
+static void queue_drop(struct ev_loop *loop, struct ev__ops *ops, evring_op *op, int keep)
 {
   struct evring_result_queue_ *q = op->priv_.q;
   if (!q)
     return;
   for (; q->n; q->n--, q->head = (q->head + 1) % q->cap) {
     struct ev__op_res *e = &q->e[q->head];
+    if (keep && e->buf && e->res > 0)
+      ev__stash_put(ops, op->fd, e->buf, (size_t)e->res);
     if (e->buf)
       ev__buf_put(loop, ops, e->buf);
-    if (op->kind == EVRING_K_ACCEPT && e->res >= 0)
-      close((int)e->res);
+    if (op->kind == EVRING_K_ACCEPT && e->res >= 0) {
+      if (keep)
+        ev__stash_put_conn(ops, op->fd, (int)e->res);
+      else
+        close((int)e->res);
+    }
   }
   ev__free(q);
   op->priv_.q = NULL;
@@ -234,7 +242,7 @@ void ev__op_result(struct ev_loop *loop, evring_op *op, ssize_t res, char *buf, 
 /* The operation leaves the active list; what it still holds goes back. */
 static void end(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
 {
-  queue_drop(loop, ops, op);
+  queue_drop(loop, ops, op, 0);
   unstarve(ops, op);
   deadline_stop(loop, op);
   ev__free(op->priv_.aux);
@@ -459,23 +467,6 @@ void evring_shutdown(struct ev_loop *loop, evring_op *op, int fd, int how)
 /* ------------------------------------------------------------------------------------------ */
 /* Ending early                                                                               */
 
-/* A recv or accept being stopped: the bytes and connections of its results not yet reported
- * go to the fd's stash, before what its request still brings in while the mechanism stops
- * it. */
-static void stash_queue(struct ev_loop *loop, struct ev__ops *ops, evring_op *op)
-{
-  struct evring_result_queue_ *q = op->priv_.q;
-  for (; q && q->n; q->n--, q->head = (q->head + 1) % q->cap) {
-    struct ev__op_res *e = &q->e[q->head];
-    if (op->kind == EVRING_K_ACCEPT && e->res >= 0)
-      ev__stash_put_conn(ops, op->fd, (int)e->res);
-    if (e->buf && e->res > 0)
-      ev__stash_put(ops, op->fd, e->buf, (size_t)e->res);
-    if (e->buf)
-      ev__buf_put(loop, ops, e->buf);
-  }
-}
-
 void evring_stop(struct ev_loop *loop, evring_op *op)
 {
   struct ev__ops *ops = loop->ops;
@@ -483,7 +474,7 @@ void evring_stop(struct ev_loop *loop, evring_op *op)
   if (!op->active || !ops)
     return;
   if (ev__op_multishot(op))
-    stash_queue(loop, ops, op);
+    queue_drop(loop, ops, op, 1);
   unsigned int st = op->priv_.state;
   if (st & EV__OP_INFLIGHT)
     ops->mech->stop(loop, op);
